@@ -1,0 +1,346 @@
+/* rcumap.h: public interface of rcumap, a concurrent hash map on userspace RCU. */
+#ifndef RCUMAP_H
+#define RCUMAP_H
+
+/*
+ * Overview (the full contract, with lettered guarantees, is docs/design.md):
+ *
+ * - Lookups (rcumap_get) run inside the caller's RCU read section. They take
+ *   no lock, perform no atomic read-modify-write, store nothing to shared
+ *   memory and allocate nothing. They are wait-free.
+ * - Updates are lock-free: a writer copies one bucket with its change and
+ *   publishes the copy with a compare-and-swap on that bucket's slot. The old
+ *   bucket and any removed key or value are reclaimed through the flavor's
+ *   call_rcu after a grace period. No update ever waits for a reader.
+ * - The table grows and shrinks by generations, migrating one slot group at a
+ *   time behind forwarding marks; readers and writers follow the marks.
+ *
+ * Conventions for every function below:
+ * - Calls returning int return 0 on success or a negative errno.
+ * - Invalid arguments return -EINVAL and change nothing.
+ * - An allocation failure returns -ENOMEM and leaves the map's contents
+ *   exactly as they were.
+ * - A key is a byte string: a pointer and a length from 0 to RCUMAP_KEY_MAX.
+ *   The pointer may be NULL only when the length is 0. The map copies it.
+ * - A value is a non-NULL void pointer. On success of a call that stores it,
+ *   the map owns it and later passes it to free_value after a grace period.
+ *   On any error the caller keeps ownership.
+ * - "Registered thread": the calling thread must be registered with the map's
+ *   liburcu flavor (rcu_register_thread) unless the flavor is bp, and with
+ *   qsbr it must be online.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* liburcu's flavor descriptor (<urcu/flavor.h>); only a pointer is needed here. */
+struct rcu_flavor_struct;
+
+/* The map. Opaque. */
+struct rcumap;
+
+/* Largest key length accepted, in bytes (1 GiB). */
+#define RCUMAP_KEY_MAX ((size_t)1 << 30)
+
+/* Largest slot count a table may have. */
+#define RCUMAP_SLOTS_MAX ((size_t)1 << 31)
+
+/*
+ * The flavor of the liburcu header the caller included, for
+ * rcumap_config.flavor: include <urcu.h>, <urcu-qsbr.h> or <urcu-bp.h>
+ * (or their urcu/ forms) before using it.
+ */
+#define RCUMAP_FLAVOR (&rcu_flavor)
+
+/*
+ * What an allocation made through rcumap_config.alloc is for. The stats count
+ * retired and reclaimed objects for the first three kinds.
+ */
+enum rcumap_kind {
+	RCUMAP_KIND_BUCKET = 0, /* an immutable bucket of entries */
+	RCUMAP_KIND_ENTRY = 1,  /* a removed entry; bytes are its out-of-line key copy */
+	RCUMAP_KIND_TABLE = 2,  /* a table generation (the slot array) */
+	RCUMAP_KIND_MAP = 3,    /* the map object itself; not in the stats */
+};
+#define RCUMAP_STATS_KINDS 3
+
+/*
+ * Creation parameters. Zero-initialise and set what you need; only flavor is
+ * required.
+ */
+struct rcumap_config {
+	/* Required: the liburcu flavor every caller of this map uses. */
+	const struct rcu_flavor_struct *flavor;
+
+	/*
+	 * Called once for every value the map owned and removed (delete,
+	 * replace, clear, destroy), from a call_rcu callback after a grace
+	 * period, or from rcumap_destroy. NULL: values are not freed.
+	 */
+	void (*free_value)(void *value, void *arg);
+	void *free_value_arg;
+
+	/*
+	 * Hash function. NULL selects the default: SipHash-1-3 keyed with a
+	 * random 128-bit seed drawn per map. A custom hash must be
+	 * deterministic for the map's lifetime; bits from both halves of the
+	 * 64-bit result are used.
+	 */
+	uint64_t (*hash)(const void *key, size_t len, void *arg);
+	void *hash_arg;
+
+	/*
+	 * Slot count the table starts with and never shrinks below. Rounded
+	 * up to a power of two. 0 selects the default, 8.
+	 */
+	size_t min_slots;
+
+	/*
+	 * Allocator. Either both set or both NULL (then malloc and free).
+	 * alloc must return memory aligned to at least 16 bytes, or NULL on
+	 * failure. free receives the size and kind given to alloc, and may be
+	 * called from the call_rcu worker thread.
+	 */
+	void *(*alloc)(size_t size, enum rcumap_kind kind, void *arg);
+	void (*free)(void *ptr, size_t size, enum rcumap_kind kind, void *arg);
+	void *alloc_arg;
+};
+
+/* Counters reported by rcumap_stats. */
+struct rcumap_stats {
+	size_t entries;       /* same as rcumap_count() */
+	size_t slots;         /* slots of the current generation */
+	uint64_t generation;  /* number of the current generation, 0 at creation */
+	uint64_t grows;       /* completed grows */
+	uint64_t shrinks;     /* completed shrinks */
+	int resizing;         /* 1 while a migration to a new generation is pending */
+	/* Indexed by enum rcumap_kind (bucket, entry, table). */
+	struct {
+		uint64_t retired;         /* objects handed to call_rcu */
+		uint64_t reclaimed;       /* objects freed after their grace period */
+		uint64_t retired_bytes;
+		uint64_t reclaimed_bytes;
+	} kind[RCUMAP_STATS_KINDS];
+};
+
+/*
+ * rcumap_create - make an empty map.
+ * @config: creation parameters; copied, need not outlive the call.
+ * @out: receives the map on success; untouched on failure.
+ *
+ * Return: 0; -EINVAL if config, out or config->flavor is NULL, if only one
+ * of alloc/free is set, or if min_slots exceeds RCUMAP_SLOTS_MAX; -ENOMEM.
+ * Context: any thread; does not need a read section; does not block.
+ */
+int rcumap_create(const struct rcumap_config *config, struct rcumap **out);
+
+/*
+ * rcumap_destroy - free the map, every entry in it, and all its pending
+ * reclamation.
+ * @map: the map; must not be used by any other call, concurrently or after.
+ *
+ * Every remaining value is passed to free_value after a grace period, and
+ * the call returns only when everything the map ever retired has been
+ * reclaimed (it waits through the flavor's barrier).
+ *
+ * Return: 0 (the map is gone); -EINVAL if map is NULL; -EDEADLK if called
+ * inside a read section (memb, bp), where waiting would deadlock: the map is
+ * left untouched.
+ * Context: registered thread, outside any read section (qsbr: online or
+ * offline). Blocks for at least one grace period.
+ */
+int rcumap_destroy(struct rcumap *map);
+
+/*
+ * rcumap_get - look up a key.
+ * @map: the map.
+ * @key, @len: the key.
+ *
+ * Return: the value stored for the key, or NULL when the key is absent or an
+ * argument is invalid (NULL map, NULL key with nonzero length, len above
+ * RCUMAP_KEY_MAX). The value stays valid until the caller leaves its read
+ * section, even if it is removed meanwhile.
+ * Context: must be called inside the caller's read section (memb, bp:
+ * rcu_read_lock; qsbr: online). Wait-free: no lock, no atomic
+ * read-modify-write, no store to shared memory, no allocation.
+ * Ordering: acquire. If the lookup sees a value stored by an update, it also
+ * sees every store that update's caller made before the update.
+ */
+void *rcumap_get(struct rcumap *map, const void *key, size_t len);
+
+/*
+ * rcumap_insert - store a value for a key that is absent.
+ *
+ * Return: 0; -EEXIST if the key is present (nothing changes, the caller
+ * keeps @value); -EINVAL; -ENOMEM.
+ * Context: registered thread, inside or outside a read section. Lock-free;
+ * never waits for a reader. May run a table migration (see rcumap_resize).
+ * Ordering: release on success (pairs with the acquire of rcumap_get).
+ */
+int rcumap_insert(struct rcumap *map, const void *key, size_t len, void *value);
+
+/*
+ * rcumap_put - store a value for a key, replacing any present value.
+ *
+ * The replaced value, if any, goes to free_value after a grace period.
+ * Storing the pointer that is already stored for the key changes nothing.
+ *
+ * Return: 0; -EINVAL; -ENOMEM.
+ * Context and ordering: as rcumap_insert.
+ */
+int rcumap_put(struct rcumap *map, const void *key, size_t len, void *value);
+
+/*
+ * rcumap_replace - replace the value of a key that is present.
+ *
+ * Return: 0; -ENOENT if the key is absent (the caller keeps @value);
+ * -EINVAL; -ENOMEM.
+ * Context and ordering: as rcumap_insert.
+ */
+int rcumap_replace(struct rcumap *map, const void *key, size_t len, void *value);
+
+/*
+ * rcumap_cas - replace a key's value only if it is @expected.
+ *
+ * On success @expected goes to free_value after a grace period (unless it
+ * equals @desired, then nothing changes).
+ *
+ * Return: 0; -ENOENT if the key is absent; -EAGAIN if its value is not
+ * @expected; -EINVAL (also for a NULL expected or desired); -ENOMEM. On any
+ * error the caller keeps @desired.
+ * Context and ordering: as rcumap_insert; atomic with respect to every
+ * other update of the key.
+ */
+int rcumap_cas(struct rcumap *map, const void *key, size_t len,
+	       void *expected, void *desired);
+
+/*
+ * rcumap_delete - remove a key.
+ *
+ * The key's copy and value are reclaimed after a grace period.
+ *
+ * Return: 0; -ENOENT if the key is absent; -EINVAL; -ENOMEM (a delete
+ * copies the key's bucket unless it was the only entry in it).
+ * Context and ordering: as rcumap_insert.
+ */
+int rcumap_delete(struct rcumap *map, const void *key, size_t len);
+
+/*
+ * rcumap_delete_if - remove a key only if its value is @expected.
+ *
+ * Return: 0; -ENOENT if the key is absent; -EAGAIN if its value is not
+ * @expected; -EINVAL (also for a NULL expected); -ENOMEM.
+ * Context and ordering: as rcumap_insert.
+ */
+int rcumap_delete_if(struct rcumap *map, const void *key, size_t len,
+		     void *expected);
+
+/*
+ * rcumap_get_or_insert - return the key's value, storing @value first if the
+ * key is absent.
+ * @result: receives the value stored for the key when the call returns:
+ * @value when it was inserted, the existing value otherwise.
+ *
+ * Return: 0 if @value was inserted (the map owns it); -EEXIST if the key was
+ * present (*result is the existing value, the caller keeps @value);
+ * -EINVAL; -ENOMEM (*result untouched).
+ * Context: as rcumap_insert. The existing value returned through @result
+ * may be removed and reclaimed at any time unless the caller holds a read
+ * section across the call and its use of *result.
+ * Ordering: release on insertion, acquire on the existing value.
+ */
+int rcumap_get_or_insert(struct rcumap *map, const void *key, size_t len,
+			 void *value, void **result);
+
+/*
+ * rcumap_count - number of entries.
+ *
+ * Return: the number of entries; 0 for a NULL map. Exact when no update is in
+ * progress; while updates run concurrently it is off by at most the number
+ * of updates in progress. O(1): sums a fixed number of counters.
+ * Context: any thread; read section not needed; wait-free.
+ */
+size_t rcumap_count(const struct rcumap *map);
+
+/*
+ * rcumap_clear - remove every entry.
+ *
+ * Finishes any pending migration first, then empties the slots one by one;
+ * an entry inserted concurrently may survive. Removed keys and values are
+ * reclaimed after a grace period. The table shrinks on later updates or
+ * through rcumap_resize.
+ *
+ * Return: 0; -EINVAL; -ENOMEM if the pending migration could not finish
+ * (nothing was removed).
+ * Context: registered thread, inside or outside a read section. Never waits
+ * for a reader; may wait for another thread's migration step.
+ */
+int rcumap_clear(struct rcumap *map);
+
+/*
+ * rcumap_stats - read the map's counters.
+ * @out: receives the counters.
+ *
+ * The counters are read one by one and are not a single snapshot while
+ * updates run. Once the map is quiet and rcumap_barrier has returned, for
+ * every kind retired == reclaimed.
+ *
+ * Return: 0; -EINVAL if map or out is NULL.
+ * Context: any thread; read section not needed.
+ */
+int rcumap_stats(const struct rcumap *map, struct rcumap_stats *out);
+
+/*
+ * rcumap_barrier - wait until everything the map retired before the call has
+ * been reclaimed (values passed to free_value, memory freed).
+ *
+ * Return: 0; -EINVAL; -EDEADLK if called inside a read section (memb, bp),
+ * where waiting for a grace period would deadlock.
+ * Context: registered thread outside any read section; with qsbr the thread
+ * may be online (the wait is a quiescent state). Blocks for at least one
+ * grace period.
+ */
+int rcumap_barrier(struct rcumap *map);
+
+/*
+ * rcumap_resize - move the map to a new generation of @slots slots now.
+ * @slots: requested slot count, rounded up to a power of two and clamped to
+ * [min_slots, RCUMAP_SLOTS_MAX]; 0 asks for the size the automatic policy
+ * picks for the current count (which may be the current size: then nothing
+ * happens). Use 0 after mass deletes on a map that has gone quiet.
+ *
+ * The calling thread migrates every slot group before returning; other
+ * threads keep reading and updating meanwhile. The automatic policy may
+ * resize again later (see docs/design.md, "Resize policy").
+ *
+ * Return: 0 (also when the table already has that size); -EBUSY if another
+ * thread is driving a migration, or the generation before the current one has
+ * not been reclaimed yet (call rcumap_barrier, then retry; a pending
+ * migration left by an earlier -ENOMEM is finished first); -EINVAL (also
+ * for slots above RCUMAP_SLOTS_MAX); -ENOMEM (the migration stays
+ * pending; the contents are unchanged and a later update resumes it).
+ * Context: registered thread, inside or outside a read section. Never waits
+ * for a reader.
+ */
+int rcumap_resize(struct rcumap *map, size_t slots);
+
+/*
+ * rcumap_validate - check the whole structure: every entry in the slot its
+ * hash selects, no key twice, bucket sizes consistent, count equal to the
+ * entries found.
+ *
+ * Return: 0 when consistent; -EINVAL for a NULL map; -EUCLEAN on the first
+ * inconsistency, described on stderr.
+ * Context: registered thread, no update may run concurrently.
+ */
+int rcumap_validate(struct rcumap *map);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RCUMAP_H */

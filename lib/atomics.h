@@ -1,0 +1,41 @@
+/* atomics.h: every memory-order choice of the library, as named wrappers. */
+#ifndef RCUMAP_ATOMICS_H
+#define RCUMAP_ATOMICS_H
+
+/*
+ * No other file in lib/ uses __atomic builtins directly: an audit of the
+ * library's ordering starts and ends here. Each call site still says what it
+ * orders and which operation it pairs with (docs/design.md, "Ordering").
+ * Publication and dereference are plain C11-style release/acquire rather than
+ * liburcu's rcu_assign_pointer/rcu_dereference, so that ThreadSanitizer sees
+ * them (shared/NOTES.md).
+ */
+
+/* Acquire load: later loads cannot move before it. */
+#define load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+
+/* Relaxed load: atomicity only, no ordering. */
+#define load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+
+/* Release store: earlier loads and stores cannot move after it. */
+#define store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* Relaxed store: atomicity only, no ordering. */
+#define store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+/*
+ * Strong compare-and-swap, acquire-release on success, acquire on failure.
+ * *expected is updated with the current value on failure. Returns nonzero on
+ * success.
+ */
+#define cas_acq_rel(p, expected, desired)                                    \
+	__atomic_compare_exchange_n((p), (expected), (desired), 0,           \
+				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+
+/* Relaxed fetch-and-add, for counters that order nothing. */
+#define add_relaxed(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+
+/* Release fetch-and-sub: earlier accesses cannot move after it. */
+#define sub_release(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELEASE)
+
+#endif /* RCUMAP_ATOMICS_H */

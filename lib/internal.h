@@ -1,0 +1,241 @@
+/* internal.h: the map of rcumap's internals; every lib/ file includes it. */
+#ifndef RCUMAP_INTERNAL_H
+#define RCUMAP_INTERNAL_H
+
+/*
+ * Structure (docs/design.md has the full picture and the guarantees):
+ *
+ *   struct rcumap --cur--> struct rcumap_table (generation g)
+ *                             slots[i] --> struct rcumap_bucket (immutable)
+ *                             next ------> generation g+1 while migrating
+ *
+ * A slot word is a bucket pointer with flag bits in its low bits, or one of
+ * two special values:
+ *   SLOT_UNFILLED (0)   a slot of a newer generation whose entries still sit
+ *                       in the frozen source slot(s) of the older one;
+ *   &rcumap_empty       an empty slot (a shared bucket with n == 0, never
+ *                       freed, so readers need no special case);
+ *   ptr | SLOT_FROZEN   migration has begun: the bucket can no longer change,
+ *                       and the slot's keys now live in table->next.
+ */
+
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <urcu/call-rcu.h>
+#include <urcu/flavor.h>
+
+#include "rcumap.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* Internal symbols are hidden; only rcumap_[a-z]* is exported. */
+#define RCUMAP_INTERNAL __attribute__((visibility("hidden")))
+
+/* ---- entries and buckets ------------------------------------------------ */
+
+/* Keys up to this many bytes are stored inline in the record. */
+#define KEY_INLINE 16
+
+/*
+ * One entry. 32 bytes, two per cache line. tag holds the folded 32-bit hash
+ * in its low half and the key length in its high half, so a probe compares
+ * hash and length in one 64-bit comparison. An inline key is zero-padded to
+ * 16 bytes and compared as two words.
+ */
+struct rcumap_rec {
+	uint64_t tag;
+	union {
+		uint64_t w[2];                 /* len <= KEY_INLINE */
+		unsigned char bytes[KEY_INLINE];
+		const unsigned char *ext;      /* len > KEY_INLINE: own copy */
+	} key;
+	void *value;
+};
+_Static_assert(sizeof(struct rcumap_rec) == 32, "two records per cache line");
+
+/* What dies with a retired bucket (bucket->dead, top bits; index below). */
+#define DEAD_NONE 0u
+#define DEAD_VALUE (1u << 30)  /* rec[idx].value was replaced */
+#define DEAD_ENTRY (2u << 30)  /* rec[idx] was removed: its value and key */
+#define DEAD_ALL (3u << 30)    /* every record was removed (clear) */
+#define DEAD_KIND_MASK (3u << 30)
+#define DEAD_IDX_MASK (~DEAD_KIND_MASK)
+
+/*
+ * An immutable bucket. After publication only rh, map and dead are ever
+ * written, by the single writer that unpublished it, and readers never read
+ * those three. n sits next to rec[0] so a lookup's first line holds both.
+ */
+struct rcumap_bucket {
+	struct rcu_head rh;      /* for call_rcu, after retirement */
+	struct rcumap *map;      /* set at retirement, for the callback */
+	uint32_t dead;           /* DEAD_* | index, set at retirement */
+	uint32_t n;              /* number of records; < 2^30 */
+	struct rcumap_rec rec[];
+};
+_Static_assert(offsetof(struct rcumap_bucket, rec) == 32, "header is 32 bytes");
+
+/* The shared empty bucket; slots point at it instead of holding NULL. */
+extern struct rcumap_bucket rcumap_empty RCUMAP_INTERNAL;
+
+/* ---- slots and tables ---------------------------------------------------- */
+
+#define SLOT_UNFILLED ((uintptr_t)0)
+#define SLOT_FROZEN ((uintptr_t)1)
+#define SLOT_EMPTY ((uintptr_t)&rcumap_empty)
+
+static inline struct rcumap_bucket *slot_bucket(uintptr_t s)
+{
+	return (struct rcumap_bucket *)(s & ~SLOT_FROZEN);
+}
+
+/* One generation: a power-of-two array of slots. */
+struct rcumap_table {
+	struct rcu_head rh;          /* for call_rcu, after retirement */
+	struct rcumap *map;
+	uint64_t gen;                /* generation number, 0 at creation */
+	size_t mask;                 /* slot count - 1 */
+	/*
+	 * The newer generation this one migrates to; NULL when no migration is
+	 * pending. Set once, before the first slot is frozen, and kept after
+	 * the migration so that late readers can follow it.
+	 */
+	struct rcumap_table *next;
+	size_t migrate_pos;          /* next slot of next to fill; under resize_lock */
+	uintptr_t slots[];
+};
+
+/* ---- the map -------------------------------------------------------------- */
+
+#define NSTRIPES 16
+
+/*
+ * Per-thread-ish counters, one cache line pair each so that threads on
+ * different stripes never share a line. A thread picks its stripe once.
+ */
+struct rcumap_stripe {
+	long count;                  /* entries added minus removed */
+	uint64_t retired[RCUMAP_STATS_KINDS];
+	uint64_t retired_bytes[RCUMAP_STATS_KINDS];
+	uint64_t reclaimed[RCUMAP_STATS_KINDS];
+	uint64_t reclaimed_bytes[RCUMAP_STATS_KINDS];
+} __attribute__((aligned(128)));
+
+struct rcumap {
+	/* Read by every lookup: kept together at the start. */
+	struct rcumap_table *cur;    /* current generation; see table->next */
+	uint64_t (*hash)(const void *key, size_t len, void *arg); /* NULL: SipHash */
+	void *hash_arg;
+	uint64_t seed[2];            /* SipHash key for the default hash */
+	const struct rcu_flavor_struct *flavor;
+
+	void (*free_value)(void *value, void *arg);
+	void *free_value_arg;
+	void *(*alloc)(size_t size, enum rcumap_kind kind, void *arg);
+	void (*free)(void *ptr, size_t size, enum rcumap_kind kind, void *arg);
+	void *alloc_arg;
+	size_t min_slots;            /* power of two */
+	int qsbr;                    /* flavor is qsbr: barrier allowed online */
+
+	/*
+	 * Serialises the driving of migrations and clear: never taken on the
+	 * plain update path (which only try-locks it to help) and never by
+	 * readers.
+	 */
+	pthread_mutex_t resize_lock;
+	unsigned retiring;           /* generations retired, not yet reclaimed */
+	uint64_t grows, shrinks;     /* written under resize_lock */
+
+	void *raw;                   /* what alloc returned, before alignment */
+	size_t raw_size;
+
+	struct rcumap_stripe stripe[NSTRIPES];
+};
+
+/* ---- internal functions ---------------------------------------------------- */
+
+/* siphash.c */
+uint64_t rcumap__siphash(const uint64_t key[2], const void *data, size_t len,
+			 int c_rounds, int d_rounds) RCUMAP_INTERNAL;
+uint64_t rcumap__siphash13(const uint64_t key[2], const void *data,
+			   size_t len) RCUMAP_INTERNAL;
+
+/* map.c */
+void *rcumap__alloc(struct rcumap *map, size_t size, enum rcumap_kind kind) RCUMAP_INTERNAL;
+void rcumap__free(struct rcumap *map, void *p, size_t size, enum rcumap_kind kind) RCUMAP_INTERNAL;
+struct rcumap_stripe *rcumap__stripe(struct rcumap *map) RCUMAP_INTERNAL;
+long rcumap__count_sum(const struct rcumap *map) RCUMAP_INTERNAL;
+
+static inline uint32_t rcumap__hash(const struct rcumap *map, const void *key, size_t len)
+{
+	uint64_t h = map->hash ? map->hash(key, len, map->hash_arg)
+			       : rcumap__siphash13(map->seed, key, len);
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/* bucket.c */
+
+/* A key prepared for probing: its tag and, when short, its padded words. */
+struct rcumap_probe {
+	uint64_t tag;
+	uint64_t w[2];
+	const void *key;
+	size_t len;
+};
+void rcumap__probe_init(struct rcumap_probe *p, uint32_t hash, const void *key, size_t len) RCUMAP_INTERNAL;
+long rcumap__bucket_find(const struct rcumap_bucket *b, const struct rcumap_probe *p) RCUMAP_INTERNAL;
+size_t rcumap__bucket_size(uint32_t n) RCUMAP_INTERNAL;
+size_t rcumap__key_bytes(const struct rcumap_rec *r) RCUMAP_INTERNAL;
+const void *rcumap__rec_key(const struct rcumap_rec *r) RCUMAP_INTERNAL;
+struct rcumap_bucket *rcumap__bucket_alloc(struct rcumap *map, uint32_t n) RCUMAP_INTERNAL;
+void rcumap__bucket_free(struct rcumap *map, struct rcumap_bucket *b) RCUMAP_INTERNAL;
+
+static inline uint32_t rec_hash(const struct rcumap_rec *r)
+{
+	return (uint32_t)r->tag;
+}
+
+static inline size_t rec_len(const struct rcumap_rec *r)
+{
+	return (size_t)(r->tag >> 32);
+}
+
+/* reclaim.c */
+void rcumap__retire_bucket(struct rcumap *map, struct rcumap_bucket *b,
+			   uint32_t dead) RCUMAP_INTERNAL;
+void rcumap__retire_table(struct rcumap *map, struct rcumap_table *t) RCUMAP_INTERNAL;
+void rcumap__free_entry(struct rcumap *map, const struct rcumap_rec *r) RCUMAP_INTERNAL;
+
+/* resize.c */
+struct rcumap_table *rcumap__table_alloc(struct rcumap *map, size_t slots,
+					 uint64_t gen, uintptr_t fill) RCUMAP_INTERNAL;
+void rcumap__table_free(struct rcumap *map, struct rcumap_table *t) RCUMAP_INTERNAL;
+int rcumap__fill_dest(struct rcumap *map, struct rcumap_table *t,
+		      struct rcumap_table *nt, size_t d) RCUMAP_INTERNAL;
+int rcumap__migrate_locked(struct rcumap *map) RCUMAP_INTERNAL;
+void rcumap__maybe_resize(struct rcumap *map) RCUMAP_INTERNAL;
+int rcumap__resize_locked(struct rcumap *map, size_t slots) RCUMAP_INTERNAL;
+size_t rcumap__slots_round(const struct rcumap *map, size_t slots) RCUMAP_INTERNAL;
+void rcumap__walk_live(struct rcumap_table *t,
+		       void (*fn)(const struct rcumap_rec *r, size_t idx, void *arg),
+		       void *arg) RCUMAP_INTERNAL;
+
+#ifdef RCUMAP_DEBUG
+#include <stdio.h>
+#include <stdlib.h>
+/* Debug builds stop loudly on misuse that release builds cannot detect cheaply. */
+#define debug_fail(...) \
+	do { fprintf(stderr, "rcumap: " __VA_ARGS__); fputc('\n', stderr); abort(); } while (0)
+#else
+#define debug_fail(...) do { } while (0)
+#endif
+
+#endif /* RCUMAP_INTERNAL_H */

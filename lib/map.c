@@ -1,0 +1,564 @@
+/* map.c: creation, destruction, lookup and the copy-on-write update path. */
+#include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomics.h"
+#include "internal.h"
+
+/*
+ * The qsbr flavor object, if the program links liburcu-qsbr. Weak, so the
+ * library links no flavor itself; used only to recognise qsbr, whose "read
+ * section" is the whole online period (see rcumap_barrier).
+ */
+extern const struct rcu_flavor_struct urcu_qsbr_flavor __attribute__((weak));
+
+/* ---- allocation hook: the only place the library allocates or frees ------- */
+
+void *rcumap__alloc(struct rcumap *map, size_t size, enum rcumap_kind kind)
+{
+	if (map->alloc)
+		return map->alloc(size, kind, map->alloc_arg);
+	return malloc(size);
+}
+
+void rcumap__free(struct rcumap *map, void *p, size_t size, enum rcumap_kind kind)
+{
+	if (map->free)
+		map->free(p, size, kind, map->alloc_arg);
+	else
+		free(p);
+}
+
+/* ---- striped counters ------------------------------------------------------ */
+
+static __thread unsigned tls_stripe;  /* 1 + this thread's stripe; 0: unset */
+static __thread unsigned tls_ops;     /* updates since the last policy check */
+static unsigned next_stripe;
+
+struct rcumap_stripe *rcumap__stripe(struct rcumap *map)
+{
+	unsigned s = tls_stripe;
+
+	if (unlikely(!s)) {
+		/* Spreads threads over stripes; orders nothing. */
+		s = add_relaxed(&next_stripe, 1) % NSTRIPES + 1;
+		tls_stripe = s;
+	}
+	return &map->stripe[s - 1];
+}
+
+long rcumap__count_sum(const struct rcumap *map)
+{
+	long sum = 0;
+
+	for (int i = 0; i < NSTRIPES; i++)
+		/* Plain sum of independent counters; orders nothing. */
+		sum += load_relaxed(&map->stripe[i].count);
+	return sum;
+}
+
+static void count_add(struct rcumap *map, long delta)
+{
+	/* Counter only; the slot CAS already ordered the update itself. */
+	add_relaxed(&rcumap__stripe(map)->count, delta);
+}
+
+/* ---- create and destroy -------------------------------------------------- */
+
+static void seed_init(uint64_t seed[2])
+{
+	struct timespec ts;
+
+	if (getrandom(seed, 2 * sizeof(uint64_t), GRND_NONBLOCK) ==
+	    (ssize_t)(2 * sizeof(uint64_t)))
+		return;
+	/* No entropy yet (early boot): mix what differs between runs. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t k[2] = { (uint64_t)ts.tv_nsec, (uint64_t)getpid() };
+	uint64_t m[3] = { (uint64_t)ts.tv_sec, (uint64_t)(uintptr_t)seed,
+			  (uint64_t)(uintptr_t)&ts };
+	seed[0] = rcumap__siphash(k, m, sizeof(m), 2, 4);
+	k[0] ^= seed[0];
+	seed[1] = rcumap__siphash(k, m, sizeof(m), 2, 4);
+}
+
+size_t rcumap__slots_round(const struct rcumap *map, size_t slots)
+{
+	size_t s = map ? map->min_slots : 1;
+
+	while (s < slots && s < RCUMAP_SLOTS_MAX)
+		s <<= 1;
+	return s;
+}
+
+int rcumap_create(const struct rcumap_config *config, struct rcumap **out)
+{
+	struct rcumap *map;
+	void *raw;
+	size_t raw_size = sizeof(struct rcumap) + 127;
+	size_t min_slots;
+
+	if (!config || !out || !config->flavor ||
+	    !config->alloc != !config->free ||
+	    config->min_slots > RCUMAP_SLOTS_MAX)
+		return -EINVAL;
+	min_slots = rcumap__slots_round(NULL, config->min_slots ? config->min_slots : 8);
+
+	raw = config->alloc ? config->alloc(raw_size, RCUMAP_KIND_MAP, config->alloc_arg)
+			    : malloc(raw_size);
+	if (!raw)
+		return -ENOMEM;
+	/* Stripes must not share cache lines with other data. */
+	map = (struct rcumap *)(((uintptr_t)raw + 127) & ~(uintptr_t)127);
+	memset(map, 0, sizeof(*map));
+	map->raw = raw;
+	map->raw_size = raw_size;
+	map->flavor = config->flavor;
+	map->qsbr = &urcu_qsbr_flavor && config->flavor == &urcu_qsbr_flavor;
+	map->free_value = config->free_value;
+	map->free_value_arg = config->free_value_arg;
+	map->hash = config->hash;
+	map->hash_arg = config->hash_arg;
+	map->alloc = config->alloc;
+	map->free = config->free;
+	map->alloc_arg = config->alloc_arg;
+	map->min_slots = min_slots;
+	if (!map->hash)
+		seed_init(map->seed);
+	pthread_mutex_init(&map->resize_lock, NULL);
+
+	map->cur = rcumap__table_alloc(map, min_slots, 0, SLOT_EMPTY);
+	if (!map->cur) {
+		pthread_mutex_destroy(&map->resize_lock);
+		rcumap__free(map, raw, raw_size, RCUMAP_KIND_MAP);
+		return -ENOMEM;
+	}
+	*out = map;
+	return 0;
+}
+
+static void destroy_entry(const struct rcumap_rec *r, size_t idx, void *arg)
+{
+	(void)idx;
+	rcumap__free_entry(arg, r);
+}
+
+static void free_table_buckets(struct rcumap *map, struct rcumap_table *t)
+{
+	for (size_t i = 0; i <= t->mask; i++) {
+		uintptr_t s = t->slots[i];
+
+		if (s != SLOT_UNFILLED)
+			rcumap__bucket_free(map, slot_bucket(s));
+	}
+}
+
+int rcumap_destroy(struct rcumap *map)
+{
+	struct rcumap_table *t, *nt;
+
+	if (!map)
+		return -EINVAL;
+	if (!map->qsbr && map->flavor->read_ongoing())
+		return -EDEADLK;
+	/* Readers that still hold entries finish before anything is freed. */
+	map->flavor->update_synchronize_rcu();
+	t = map->cur;
+	nt = t->next;
+	rcumap__walk_live(t, destroy_entry, map);
+	free_table_buckets(map, t);
+	rcumap__table_free(map, t);
+	if (nt) {
+		free_table_buckets(map, nt);
+		rcumap__table_free(map, nt);
+	}
+	/* Callbacks still queued refer to the map: let them run first. */
+	map->flavor->barrier();
+	pthread_mutex_destroy(&map->resize_lock);
+	rcumap__free(map, map->raw, map->raw_size, RCUMAP_KIND_MAP);
+	return 0;
+}
+
+/* ---- lookup ----------------------------------------------------------------- */
+
+static inline int key_ok(const void *key, size_t len)
+{
+	return (key || !len) && len <= RCUMAP_KEY_MAX;
+}
+
+/*
+ * The bucket holding the probe's key, for reading: follows forwarding marks,
+ * and reads a frozen bucket when the newer slot is not filled yet (then no
+ * update of that slot can have happened in the newer generation).
+ */
+static inline const struct rcumap_bucket *locate_read(struct rcumap *map, uint32_t h)
+{
+	/* Pairs with the release stores of map->cur in create/migration. */
+	struct rcumap_table *t = load_acquire(&map->cur);
+	const struct rcumap_bucket *frozen = &rcumap_empty;
+
+	for (;;) {
+		/* Pairs with the slot CAS that published the bucket (update, fill, freeze). */
+		uintptr_t s = load_acquire(&t->slots[h & t->mask]);
+
+		if (likely(!(s & SLOT_FROZEN)))
+			return s == SLOT_UNFILLED ? frozen : slot_bucket(s);
+		frozen = slot_bucket(s);
+		/* Pairs with the release store of t->next before the first freeze. */
+		t = load_acquire(&t->next);
+	}
+}
+
+void *rcumap_get(struct rcumap *map, const void *key, size_t len)
+{
+	struct rcumap_probe p;
+	const struct rcumap_bucket *b;
+	long i;
+
+	if (unlikely(!map || !key_ok(key, len)))
+		return NULL;
+#ifdef RCUMAP_DEBUG
+	if (!map->flavor->read_ongoing())
+		debug_fail("rcumap_get called outside a read section");
+#endif
+	rcumap__probe_init(&p, rcumap__hash(map, key, len), key, len);
+	b = locate_read(map, (uint32_t)p.tag);
+	i = rcumap__bucket_find(b, &p);
+	return i < 0 ? NULL : b->rec[i].value;
+}
+
+/* ---- updates ----------------------------------------------------------------- */
+
+enum op {
+	OP_INSERT,
+	OP_PUT,
+	OP_REPLACE,
+	OP_CAS,
+	OP_DELETE,
+	OP_DELETE_IF,
+	OP_GET_OR_INSERT,
+};
+
+/* Copy of b with one record appended. */
+static struct rcumap_bucket *bucket_add(struct rcumap *map, const struct rcumap_bucket *b,
+					const struct rcumap_rec *r)
+{
+	struct rcumap_bucket *nb = rcumap__bucket_alloc(map, b->n + 1);
+
+	if (!nb)
+		return NULL;
+	memcpy(nb->rec, b->rec, b->n * sizeof(b->rec[0]));
+	nb->rec[b->n] = *r;
+	return nb;
+}
+
+/* Copy of b with record i's value set to v. */
+static struct rcumap_bucket *bucket_set(struct rcumap *map, const struct rcumap_bucket *b,
+					uint32_t i, void *v)
+{
+	struct rcumap_bucket *nb = rcumap__bucket_alloc(map, b->n);
+
+	if (!nb)
+		return NULL;
+	memcpy(nb->rec, b->rec, b->n * sizeof(b->rec[0]));
+	nb->rec[i].value = v;
+	return nb;
+}
+
+/* Copy of b without record i; the shared empty bucket when none is left. */
+static struct rcumap_bucket *bucket_del(struct rcumap *map, const struct rcumap_bucket *b,
+					uint32_t i)
+{
+	struct rcumap_bucket *nb;
+
+	if (b->n == 1)
+		return &rcumap_empty;
+	nb = rcumap__bucket_alloc(map, b->n - 1);
+	if (!nb)
+		return NULL;
+	memcpy(nb->rec, b->rec, i * sizeof(b->rec[0]));
+	memcpy(nb->rec + i, b->rec + i + 1, (b->n - i - 1) * sizeof(b->rec[0]));
+	return nb;
+}
+
+/* The record an insertion adds; allocates the key copy at most once per call. */
+static int make_rec(struct rcumap *map, struct rcumap_rec *r, int *built,
+		    const struct rcumap_probe *p, void *value)
+{
+	if (*built)
+		return 0;
+	if (p->len > KEY_INLINE) {
+		unsigned char *k = rcumap__alloc(map, p->len, RCUMAP_KIND_ENTRY);
+
+		if (!k)
+			return -ENOMEM;
+		memcpy(k, p->key, p->len);
+		r->key.ext = k;
+	} else {
+		r->key.w[0] = p->w[0];
+		r->key.w[1] = p->w[1];
+	}
+	r->tag = p->tag;
+	r->value = value;
+	*built = 1;
+	return 0;
+}
+
+/*
+ * The slot of the probe's key in the newest generation reachable from *tp,
+ * ready for a CAS: never frozen, never unfilled. Fills the newer slot first
+ * when the key's slot is frozen, so the update lands after the migration.
+ */
+static int locate_write(struct rcumap *map, struct rcumap_table **tp, uint32_t h,
+			uintptr_t **slotp, uintptr_t *sp)
+{
+	struct rcumap_table *t = *tp;
+
+	for (;;) {
+		uintptr_t *slot = &t->slots[h & t->mask];
+		/* Pairs with the slot CAS that published the bucket. */
+		uintptr_t s = load_acquire(slot);
+		struct rcumap_table *nt;
+		int r;
+
+		if (likely(!(s & SLOT_FROZEN))) {
+			*tp = t;
+			*slotp = slot;
+			*sp = s;
+			return 0;
+		}
+		/* Pairs with the release store of t->next before the first freeze. */
+		nt = load_acquire(&t->next);
+		r = rcumap__fill_dest(map, t, nt, h & nt->mask);
+		if (r)
+			return r;
+		t = nt;
+	}
+}
+
+/* What one attempt decided: the new bucket to publish, or none. */
+struct change {
+	struct rcumap_bucket *nb;  /* NULL: no change (or allocation failed) */
+	uint32_t dead;             /* what the old bucket takes with it */
+	long delta;                /* entry count change */
+	int changes;               /* 1 when the map must change */
+};
+
+/* Decide the outcome of op on bucket b; allocates the new bucket. */
+static int decide(struct rcumap *map, enum op op, const struct rcumap_bucket *b,
+		  const struct rcumap_probe *p, struct rcumap_rec *rec, int *built,
+		  void *value, void *expected, void **result, struct change *c)
+{
+	long i = rcumap__bucket_find(b, p);
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	if (i < 0) {
+		if (op != OP_INSERT && op != OP_PUT && op != OP_GET_OR_INSERT)
+			return -ENOENT;
+		ret = make_rec(map, rec, built, p, value);
+		if (ret)
+			return ret;
+		c->changes = 1;
+		c->delta = 1;
+		c->nb = bucket_add(map, b, rec);
+		return 0;
+	}
+	switch (op) {
+	case OP_INSERT:
+		return -EEXIST;
+	case OP_GET_OR_INSERT:
+		*result = b->rec[i].value;
+		return -EEXIST;
+	case OP_CAS:
+	case OP_DELETE_IF:
+		if (b->rec[i].value != expected)
+			return -EAGAIN;
+		break;
+	default:
+		break;
+	}
+	if (op == OP_DELETE || op == OP_DELETE_IF) {
+		c->changes = 1;
+		c->delta = -1;
+		c->dead = DEAD_ENTRY | (uint32_t)i;
+		c->nb = bucket_del(map, b, (uint32_t)i);
+		return 0;
+	}
+	if (b->rec[i].value == value)
+		return 0;  /* storing the pointer already stored changes nothing */
+	c->changes = 1;
+	c->dead = DEAD_VALUE | (uint32_t)i;
+	c->nb = bucket_set(map, b, (uint32_t)i, value);
+	return 0;
+}
+
+static int update(struct rcumap *map, enum op op, const void *key, size_t len,
+		  void *value, void *expected, void **result)
+{
+	struct rcumap_probe p;
+	struct rcumap_rec rec;
+	struct rcumap_table *t;
+	struct change c = { 0 };
+	uintptr_t *slot, s;
+	int built = 0, ret, grew = 0;
+
+	rcumap__probe_init(&p, rcumap__hash(map, key, len), key, len);
+	map->flavor->read_lock();
+	/* Pairs with the release stores of map->cur. */
+	t = load_acquire(&map->cur);
+	ret = locate_write(map, &t, (uint32_t)p.tag, &slot, &s);
+	while (ret == 0) {
+		struct rcumap_bucket *b = slot_bucket(s);
+
+		ret = decide(map, op, b, &p, &rec, &built, value, expected, result, &c);
+		if (ret || !c.changes)
+			break;
+		if (!c.nb) {
+			ret = -ENOMEM;
+			break;
+		}
+		/*
+		 * Publish the new bucket: release orders its contents before the
+		 * pointer; pairs with the acquire slot loads of readers and
+		 * writers. Acquire on failure pairs with the publisher of the
+		 * value we then retry on.
+		 */
+		if (cas_acq_rel(slot, &s, (uintptr_t)c.nb)) {
+			if (b != &rcumap_empty)
+				rcumap__retire_bucket(map, b, c.dead);
+			if (c.delta)
+				count_add(map, c.delta);
+			if (op == OP_GET_OR_INSERT)
+				*result = value;
+			if (c.delta > 0)
+				built = 0;  /* the key copy now belongs to the map */
+			grew = c.nb->n > 8;
+			break;
+		}
+		rcumap__bucket_free(map, c.nb);  /* never published */
+		if (s & SLOT_FROZEN)
+			ret = locate_write(map, &t, (uint32_t)p.tag, &slot, &s);
+	}
+	/* Relaxed: t->next is only a hint to try the policy, which re-reads it. */
+	if (ret == 0 && c.changes &&
+	    (unlikely(++tls_ops % 32 == 0) || grew || unlikely(load_relaxed(&t->next) != NULL)))
+		rcumap__maybe_resize(map);
+	map->flavor->read_unlock();
+	if (built && p.len > KEY_INLINE)
+		rcumap__free(map, (void *)rec.key.ext, p.len, RCUMAP_KIND_ENTRY);
+	return ret;
+}
+
+#define CHECK_ARGS(map, key, len) \
+	do { if (!(map) || !key_ok(key, len)) return -EINVAL; } while (0)
+
+int rcumap_insert(struct rcumap *map, const void *key, size_t len, void *value)
+{
+	CHECK_ARGS(map, key, len);
+	if (!value)
+		return -EINVAL;
+	return update(map, OP_INSERT, key, len, value, NULL, NULL);
+}
+
+int rcumap_put(struct rcumap *map, const void *key, size_t len, void *value)
+{
+	CHECK_ARGS(map, key, len);
+	if (!value)
+		return -EINVAL;
+	return update(map, OP_PUT, key, len, value, NULL, NULL);
+}
+
+int rcumap_replace(struct rcumap *map, const void *key, size_t len, void *value)
+{
+	CHECK_ARGS(map, key, len);
+	if (!value)
+		return -EINVAL;
+	return update(map, OP_REPLACE, key, len, value, NULL, NULL);
+}
+
+int rcumap_cas(struct rcumap *map, const void *key, size_t len, void *expected,
+	       void *desired)
+{
+	CHECK_ARGS(map, key, len);
+	if (!expected || !desired)
+		return -EINVAL;
+	return update(map, OP_CAS, key, len, desired, expected, NULL);
+}
+
+int rcumap_delete(struct rcumap *map, const void *key, size_t len)
+{
+	CHECK_ARGS(map, key, len);
+	return update(map, OP_DELETE, key, len, NULL, NULL, NULL);
+}
+
+int rcumap_delete_if(struct rcumap *map, const void *key, size_t len, void *expected)
+{
+	CHECK_ARGS(map, key, len);
+	if (!expected)
+		return -EINVAL;
+	return update(map, OP_DELETE_IF, key, len, NULL, expected, NULL);
+}
+
+int rcumap_get_or_insert(struct rcumap *map, const void *key, size_t len, void *value,
+			 void **result)
+{
+	CHECK_ARGS(map, key, len);
+	if (!value || !result)
+		return -EINVAL;
+	return update(map, OP_GET_OR_INSERT, key, len, value, NULL, result);
+}
+
+/* ---- whole-map calls ----------------------------------------------------------- */
+
+size_t rcumap_count(const struct rcumap *map)
+{
+	long c;
+
+	if (!map)
+		return 0;
+	c = rcumap__count_sum(map);
+	return c < 0 ? 0 : (size_t)c;
+}
+
+int rcumap_stats(const struct rcumap *map, struct rcumap_stats *out)
+{
+	struct rcumap_table *t;
+
+	if (!map || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	/* Pairs with the release stores of map->cur. */
+	t = load_acquire(&map->cur);
+	out->entries = rcumap_count(map);
+	out->slots = t->mask + 1;
+	out->generation = t->gen;
+	/* Statistics: each counter is read atomically, none orders anything. */
+	out->grows = load_relaxed(&map->grows);
+	out->shrinks = load_relaxed(&map->shrinks);
+	out->resizing = load_relaxed(&t->next) != NULL;
+	for (int i = 0; i < NSTRIPES; i++) {
+		const struct rcumap_stripe *st = &map->stripe[i];
+
+		for (int k = 0; k < RCUMAP_STATS_KINDS; k++) {
+			/* Statistics only; see above. */
+			out->kind[k].retired += load_relaxed(&st->retired[k]);
+			out->kind[k].retired_bytes += load_relaxed(&st->retired_bytes[k]);
+			out->kind[k].reclaimed += load_relaxed(&st->reclaimed[k]);
+			out->kind[k].reclaimed_bytes += load_relaxed(&st->reclaimed_bytes[k]);
+		}
+	}
+	return 0;
+}
+
+int rcumap_barrier(struct rcumap *map)
+{
+	if (!map)
+		return -EINVAL;
+	if (!map->qsbr && map->flavor->read_ongoing())
+		return -EDEADLK;
+	map->flavor->barrier();
+	return 0;
+}

@@ -1,0 +1,341 @@
+/* resize.c: generations, slot migration behind forwarding marks, policy, clear. */
+#include "atomics.h"
+#include "internal.h"
+
+/*
+ * Resize policy (docs/design.md, "Resize policy"). Load is entries per slot.
+ * Grow when the load passes 2: a lookup that hits then reads about two
+ * records, one or two cache lines. Shrink when it falls under 1/4. Both aim
+ * at a load of about 1 afterwards, so the next resize is a factor of 2 or
+ * 8 of entries away: a workload hovering at a threshold cannot thrash.
+ */
+#define GROW_LOAD 2
+#define SHRINK_DIV 4
+
+static size_t policy_target(const struct rcumap *map, size_t size, size_t count)
+{
+	size_t t = size;
+
+	if (count > GROW_LOAD * size) {
+		t = size * 2;
+		while (t < RCUMAP_SLOTS_MAX && count > t)
+			t *= 2;
+	} else if (size > map->min_slots && SHRINK_DIV * count < size) {
+		t = size / 2;
+		while (t / 2 >= map->min_slots && count < t / 2)
+			t /= 2;
+	}
+	return t;
+}
+
+struct rcumap_table *rcumap__table_alloc(struct rcumap *map, size_t slots,
+					 uint64_t gen, uintptr_t fill)
+{
+	size_t bytes = sizeof(struct rcumap_table) + slots * sizeof(uintptr_t);
+	struct rcumap_table *t = rcumap__alloc(map, bytes, RCUMAP_KIND_TABLE);
+
+	if (!t)
+		return NULL;
+	t->map = map;
+	t->gen = gen;
+	t->mask = slots - 1;
+	t->next = NULL;
+	t->migrate_pos = 0;
+	for (size_t i = 0; i < slots; i++)
+		t->slots[i] = fill;
+	return t;
+}
+
+void rcumap__table_free(struct rcumap *map, struct rcumap_table *t)
+{
+	rcumap__free(map, t,
+		     sizeof(struct rcumap_table) + (t->mask + 1) * sizeof(uintptr_t),
+		     RCUMAP_KIND_TABLE);
+}
+
+/*
+ * The slots of t whose entries go to slot d of nt: one slot when growing,
+ * size(t)/size(nt) slots when shrinking, as first + k * step.
+ */
+static void dest_sources(const struct rcumap_table *t, const struct rcumap_table *nt,
+			 size_t d, size_t *first, size_t *step, size_t *count)
+{
+	if (nt->mask >= t->mask) {
+		*first = d & t->mask;
+		*step = 1;
+		*count = 1;
+	} else {
+		*first = d;
+		*step = nt->mask + 1;
+		*count = (t->mask + 1) / (nt->mask + 1);
+	}
+}
+
+/* Freeze slot i of t (idempotent); returns its bucket, immutable from now on. */
+static struct rcumap_bucket *freeze(struct rcumap_table *t, size_t i)
+{
+	/* Pairs with the slot CAS that published the bucket. */
+	uintptr_t s = load_acquire(&t->slots[i]);
+
+	/*
+	 * The forwarding mark: release orders t->next (stored earlier) before
+	 * the mark for readers who acquire it; acquire pairs with the writer
+	 * whose bucket we freeze, so we copy its contents.
+	 */
+	while (!(s & SLOT_FROZEN) && !cas_acq_rel(&t->slots[i], &s, s | SLOT_FROZEN))
+		;
+	return slot_bucket(s);
+}
+
+/*
+ * Make slot d of nt hold its entries: freeze its source slots in t and
+ * publish a bucket with their records that hash to d. Idempotent and safe to
+ * run from any number of threads at once: the sources are immutable once
+ * frozen, so every helper builds the same bucket, and only the first CAS
+ * from UNFILLED wins. Must run inside a read section.
+ */
+int rcumap__fill_dest(struct rcumap *map, struct rcumap_table *t,
+		      struct rcumap_table *nt, size_t d)
+{
+	size_t first, step, count, k;
+	uint32_t n = 0, j = 0;
+	struct rcumap_bucket *nb;
+	uintptr_t expected = SLOT_UNFILLED;
+
+	/* Pairs with the fill CAS below, when another thread filled it. */
+	if (load_acquire(&nt->slots[d]) != SLOT_UNFILLED)
+		return 0;
+	dest_sources(t, nt, d, &first, &step, &count);
+	for (k = 0; k < count; k++) {
+		const struct rcumap_bucket *b = freeze(t, first + k * step);
+
+		for (uint32_t i = 0; i < b->n; i++)
+			n += (rec_hash(&b->rec[i]) & nt->mask) == d;
+	}
+	nb = n ? rcumap__bucket_alloc(map, n) : &rcumap_empty;
+	if (!nb)
+		return -ENOMEM;  /* sources stay frozen: readers use them, contents unchanged */
+	for (k = 0; k < count && n; k++) {
+		/* Frozen above: the acquire in freeze() already ordered its contents. */
+		const struct rcumap_bucket *b = slot_bucket(load_relaxed(&t->slots[first + k * step]));
+
+		for (uint32_t i = 0; i < b->n; i++)
+			if ((rec_hash(&b->rec[i]) & nt->mask) == d)
+				nb->rec[j++] = b->rec[i];
+	}
+	/*
+	 * Publish the filled slot: release orders the bucket contents before
+	 * it; pairs with the acquire slot loads of readers and writers in nt.
+	 */
+	if (!cas_acq_rel(&nt->slots[d], &expected, (uintptr_t)nb))
+		rcumap__bucket_free(map, nb);  /* another helper filled it first */
+	return 0;
+}
+
+/*
+ * Drive the pending migration of the current generation, if any, to its end:
+ * fill every slot of the newer generation, switch map->cur, retire the old
+ * one. Resumable after -ENOMEM. Caller holds resize_lock and a read section.
+ */
+int rcumap__migrate_locked(struct rcumap *map)
+{
+	/* cur and next only change under resize_lock, which we hold. */
+	struct rcumap_table *t = load_relaxed(&map->cur);
+	struct rcumap_table *nt = load_relaxed(&t->next);
+	size_t d;
+
+	if (!nt)
+		return 0;
+	for (d = t->migrate_pos; d <= nt->mask; d++) {
+		int r = rcumap__fill_dest(map, t, nt, d);
+
+		if (r) {
+			t->migrate_pos = d;
+			return r;
+		}
+	}
+	t->migrate_pos = d;
+	if (nt->mask > t->mask)
+		add_relaxed(&map->grows, 1);    /* statistics only */
+	else
+		add_relaxed(&map->shrinks, 1);  /* statistics only */
+	/*
+	 * Switch generations: every slot of nt is filled, and release orders
+	 * those fills before the switch; pairs with the acquire loads of
+	 * map->cur, so no one starting from cur meets an unfilled slot.
+	 */
+	store_release(&map->cur, nt);
+	rcumap__retire_table(map, t);
+	return 0;
+}
+
+/*
+ * Start a migration of the current generation to want slots (0: what the
+ * policy picks) and drive it. Caller holds resize_lock and a read section,
+ * and no migration is pending.
+ */
+static int start_locked(struct rcumap *map, size_t want)
+{
+	/* Only changes under resize_lock, which we hold. */
+	struct rcumap_table *t = load_relaxed(&map->cur);
+	size_t size = t->mask + 1;
+	struct rcumap_table *nt;
+
+	if (!want)
+		want = policy_target(map, size, rcumap_count(map));
+	if (want == size)
+		return 0;
+	/*
+	 * The gate: a new generation only once the one before the current was
+	 * reclaimed, so a reader crosses at most two generations. Pairs with
+	 * the release decrement in table_reclaim.
+	 */
+	if (load_acquire(&map->retiring))
+		return -EBUSY;
+	nt = rcumap__table_alloc(map, want, t->gen + 1, SLOT_UNFILLED);
+	if (!nt)
+		return -ENOMEM;
+	t->migrate_pos = 0;
+	/*
+	 * Publish the new generation before any slot is frozen; pairs with the
+	 * acquire loads of t->next that follow a forwarding mark.
+	 */
+	store_release(&t->next, nt);
+	return rcumap__migrate_locked(map);
+}
+
+/*
+ * Called from updates: resume a pending migration, or start one when the
+ * load left its bounds. Never blocks: if another thread drives, it returns.
+ * Errors are dropped; the next update retries.
+ */
+void rcumap__maybe_resize(struct rcumap *map)
+{
+	/* Pairs with the release store of map->cur. */
+	struct rcumap_table *t = load_acquire(&map->cur);
+	size_t size = t->mask + 1;
+
+	/* A hint only; re-read under the lock. */
+	if (!load_relaxed(&t->next) &&
+	    (policy_target(map, size, rcumap_count(map)) == size ||
+	     /* Hint only; start_locked re-checks with acquire. */
+	     load_relaxed(&map->retiring)))
+		return;
+	if (pthread_mutex_trylock(&map->resize_lock))
+		return;
+	/* Under the lock: stable. */
+	if (load_relaxed(&load_relaxed(&map->cur)->next))
+		(void)rcumap__migrate_locked(map);
+	else
+		(void)start_locked(map, 0);
+	pthread_mutex_unlock(&map->resize_lock);
+}
+
+int rcumap_resize(struct rcumap *map, size_t slots)
+{
+	size_t want;
+	int r;
+
+	if (!map || slots > RCUMAP_SLOTS_MAX)
+		return -EINVAL;
+	want = slots ? rcumap__slots_round(map, slots) : 0;
+	map->flavor->read_lock();
+	if (pthread_mutex_trylock(&map->resize_lock)) {
+		map->flavor->read_unlock();
+		return -EBUSY;
+	}
+	/* Under the lock: stable. */
+	if (load_relaxed(&load_relaxed(&map->cur)->next)) {
+		/* Finish the pending migration first; ours then waits for the gate. */
+		r = rcumap__migrate_locked(map);
+		/* Under the lock: stable. */
+		if (r == 0 && want && load_relaxed(&map->cur)->mask + 1 != want)
+			r = -EBUSY;
+	} else {
+		r = start_locked(map, want);
+	}
+	pthread_mutex_unlock(&map->resize_lock);
+	map->flavor->read_unlock();
+	return r;
+}
+
+int rcumap_clear(struct rcumap *map)
+{
+	struct rcumap_table *t;
+	int r;
+
+	if (!map)
+		return -EINVAL;
+	map->flavor->read_lock();
+	pthread_mutex_lock(&map->resize_lock);
+	r = rcumap__migrate_locked(map);
+	if (r)
+		goto out;
+	/* Under the lock: no migration can start, so no slot gets frozen. */
+	t = load_relaxed(&map->cur);
+	for (size_t i = 0; i <= t->mask; i++) {
+		/* Pairs with the slot CAS that published the bucket. */
+		uintptr_t s = load_acquire(&t->slots[i]);
+
+		/*
+		 * Unpublish the bucket; acquire on failure pairs with the
+		 * concurrent writer whose bucket we retry on. The empty bucket
+		 * has no contents to order.
+		 */
+		while (s != SLOT_EMPTY && !cas_acq_rel(&t->slots[i], &s, SLOT_EMPTY))
+			;
+		if (s != SLOT_EMPTY) {
+			struct rcumap_bucket *b = slot_bucket(s);
+
+			/* Counter only; the CAS above ordered the removal. */
+			add_relaxed(&rcumap__stripe(map)->count, -(long)b->n);
+			rcumap__retire_bucket(map, b, DEAD_ALL);
+		}
+	}
+out:
+	pthread_mutex_unlock(&map->resize_lock);
+	map->flavor->read_unlock();
+	return r;
+}
+
+/*
+ * Visit every live record exactly once, with the index of its slot in the
+ * newest generation. With a migration pending, a filled slot of the newer
+ * generation is authoritative, and an unfilled one still has its records in
+ * its source slots, filtered by hash. Not safe against concurrent updates.
+ */
+void rcumap__walk_live(struct rcumap_table *t,
+		       void (*fn)(const struct rcumap_rec *r, size_t idx, void *arg),
+		       void *arg)
+{
+	struct rcumap_table *nt = t->next;
+
+	if (!nt) {
+		for (size_t i = 0; i <= t->mask; i++) {
+			const struct rcumap_bucket *b = slot_bucket(t->slots[i]);
+
+			for (uint32_t k = 0; k < b->n; k++)
+				fn(&b->rec[k], i, arg);
+		}
+		return;
+	}
+	for (size_t d = 0; d <= nt->mask; d++) {
+		size_t first, step, count;
+
+		if (nt->slots[d] != SLOT_UNFILLED) {
+			const struct rcumap_bucket *b = slot_bucket(nt->slots[d]);
+
+			for (uint32_t k = 0; k < b->n; k++)
+				fn(&b->rec[k], d, arg);
+			continue;
+		}
+		dest_sources(t, nt, d, &first, &step, &count);
+		for (size_t c = 0; c < count; c++) {
+			const struct rcumap_bucket *b = slot_bucket(t->slots[first + c * step]);
+
+			for (uint32_t k = 0; k < b->n; k++)
+				if ((rec_hash(&b->rec[k]) & nt->mask) == d)
+					fn(&b->rec[k], d, arg);
+		}
+	}
+}
