@@ -4,44 +4,6 @@
 /* Shared by every empty slot; n == 0, never written, never freed. */
 struct rcumap_bucket rcumap_empty __attribute__((aligned(16)));
 
-void rcumap__probe_init(struct rcumap_probe *p, uint32_t hash, const void *key,
-			size_t len)
-{
-	p->tag = (uint64_t)hash | ((uint64_t)len << 32);
-	p->key = key;
-	p->len = len;
-	p->w[0] = p->w[1] = 0;
-	if (len <= KEY_INLINE && len)
-		memcpy(p->w, key, len);
-}
-
-/*
- * Index of the record matching the probe, or -1. Reads only n and the
- * records, the fields that are immutable once the bucket is published.
- */
-long rcumap__bucket_find(const struct rcumap_bucket *b, const struct rcumap_probe *p)
-{
-	uint32_t n = b->n;
-
-	if (p->len <= KEY_INLINE) {
-		for (uint32_t i = 0; i < n; i++) {
-			const struct rcumap_rec *r = &b->rec[i];
-
-			if (r->tag == p->tag && r->key.w[0] == p->w[0] &&
-			    r->key.w[1] == p->w[1])
-				return i;
-		}
-		return -1;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		const struct rcumap_rec *r = &b->rec[i];
-
-		if (r->tag == p->tag && memcmp(r->key.ext, p->key, p->len) == 0)
-			return i;
-	}
-	return -1;
-}
-
 size_t rcumap__bucket_size(uint32_t n)
 {
 	return sizeof(struct rcumap_bucket) + (size_t)n * sizeof(struct rcumap_rec);

@@ -29,6 +29,7 @@
 #include <urcu/flavor.h>
 
 #include "rcumap.h"
+#include "siphash.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -177,7 +178,7 @@ long rcumap__count_sum(const struct rcumap *map) RCUMAP_INTERNAL;
 static inline uint32_t rcumap__hash(const struct rcumap *map, const void *key, size_t len)
 {
 	uint64_t h = map->hash ? map->hash(key, len, map->hash_arg)
-			       : rcumap__siphash13(map->seed, key, len);
+			       : siphash_inline(map->seed, key, len, 1, 3);
 	return (uint32_t)(h ^ (h >> 32));
 }
 
@@ -190,8 +191,78 @@ struct rcumap_probe {
 	const void *key;
 	size_t len;
 };
-void rcumap__probe_init(struct rcumap_probe *p, uint32_t hash, const void *key, size_t len) RCUMAP_INTERNAL;
-long rcumap__bucket_find(const struct rcumap_bucket *b, const struct rcumap_probe *p) RCUMAP_INTERNAL;
+
+/* Load len <= 8 bytes as a zero-padded little-endian-order word (memcpy order). */
+static inline uint64_t load_partial(const unsigned char *p, size_t len)
+{
+	uint64_t w = 0;
+	uint32_t w4;
+	uint16_t w2;
+	size_t o = 0;
+
+	if (len == 8) {
+		memcpy(&w, p, 8);
+		return w;
+	}
+	if (len & 4) {
+		memcpy(&w4, p, 4);
+		memcpy((unsigned char *)&w + o, &w4, 4);
+		o += 4;
+	}
+	if (len & 2) {
+		memcpy(&w2, p + o, 2);
+		memcpy((unsigned char *)&w + o, &w2, 2);
+		o += 2;
+	}
+	if (len & 1)
+		((unsigned char *)&w)[o] = p[o];
+	return w;
+}
+
+static inline void probe_init(struct rcumap_probe *p, uint32_t hash, const void *key,
+			      size_t len)
+{
+	p->tag = (uint64_t)hash | ((uint64_t)len << 32);
+	p->key = key;
+	p->len = len;
+	p->w[0] = p->w[1] = 0;
+	if (len > KEY_INLINE)
+		return;
+	if (len > 8) {
+		memcpy(&p->w[0], key, 8);
+		p->w[1] = load_partial((const unsigned char *)key + 8, len - 8);
+	} else {
+		p->w[0] = load_partial(key, len);
+	}
+}
+
+/*
+ * Index of the record matching the probe, or -1. Reads only n and the
+ * records, the fields that are immutable once the bucket is published.
+ */
+static inline long bucket_find(const struct rcumap_bucket *b, const struct rcumap_probe *p)
+{
+	uint32_t n = b->n;
+
+	if (likely(p->len <= KEY_INLINE)) {
+		for (uint32_t i = 0; i < n; i++) {
+			const struct rcumap_rec *r = &b->rec[i];
+
+			if (r->tag == p->tag && r->key.w[0] == p->w[0] &&
+			    r->key.w[1] == p->w[1])
+				return i;
+		}
+		return -1;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const struct rcumap_rec *r = &b->rec[i];
+
+		if (r->tag == p->tag && memcmp(r->key.ext, p->key, p->len) == 0)
+			return i;
+	}
+	return -1;
+}
+
 size_t rcumap__bucket_size(uint32_t n) RCUMAP_INTERNAL;
 size_t rcumap__key_bytes(const struct rcumap_rec *r) RCUMAP_INTERNAL;
 const void *rcumap__rec_key(const struct rcumap_rec *r) RCUMAP_INTERNAL;

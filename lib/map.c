@@ -223,9 +223,9 @@ void *rcumap_get(struct rcumap *map, const void *key, size_t len)
 	if (!map->flavor->read_ongoing())
 		debug_fail("rcumap_get called outside a read section");
 #endif
-	rcumap__probe_init(&p, rcumap__hash(map, key, len), key, len);
+	probe_init(&p, rcumap__hash(map, key, len), key, len);
 	b = locate_read(map, (uint32_t)p.tag);
-	i = rcumap__bucket_find(b, &p);
+	i = bucket_find(b, &p);
 	return i < 0 ? NULL : b->rec[i].value;
 }
 
@@ -351,7 +351,7 @@ static int decide(struct rcumap *map, enum op op, const struct rcumap_bucket *b,
 		  const struct rcumap_probe *p, struct rcumap_rec *rec, int *built,
 		  void *value, void *expected, void **result, struct change *c)
 {
-	long i = rcumap__bucket_find(b, p);
+	long i = bucket_find(b, p);
 	int ret;
 
 	memset(c, 0, sizeof(*c));
@@ -405,7 +405,7 @@ static int update(struct rcumap *map, enum op op, const void *key, size_t len,
 	uintptr_t *slot, s;
 	int built = 0, ret, grew = 0;
 
-	rcumap__probe_init(&p, rcumap__hash(map, key, len), key, len);
+	probe_init(&p, rcumap__hash(map, key, len), key, len);
 	map->flavor->read_lock();
 	/* Pairs with the release stores of map->cur. */
 	t = load_acquire(&map->cur);
