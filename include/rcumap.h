@@ -51,8 +51,10 @@ struct rcumap;
 
 /*
  * The flavor of the liburcu header the caller included, for
- * rcumap_config.flavor: include <urcu.h>, <urcu-qsbr.h> or <urcu-bp.h>
- * (or their urcu/ forms) before using it.
+ * rcumap_config.flavor: include <urcu.h> (memb), <urcu-qsbr.h> or
+ * <urcu-bp.h> before using it. The <urcu/urcu-*.h> forms define only the
+ * prefixed names: pass &urcu_memb_flavor, &urcu_qsbr_flavor or
+ * &urcu_bp_flavor with them.
  */
 #define RCUMAP_FLAVOR (&rcu_flavor)
 
@@ -334,8 +336,10 @@ int rcumap_resize(struct rcumap *map, size_t slots);
  * entries found.
  *
  * Return: 0 when consistent; -EINVAL for a NULL map; -EUCLEAN on the first
- * inconsistency, described on stderr.
- * Context: registered thread, no update may run concurrently.
+ * inconsistency, described on stderr (later ones are counted, not printed).
+ * Context: registered thread, inside or outside a read section (it takes its
+ * own); no update may run concurrently. O(entries); allocates scratch memory
+ * with malloc, not through rcumap_config.alloc.
  */
 int rcumap_validate(struct rcumap *map);
 

@@ -1,0 +1,76 @@
+#!/bin/sh
+# bootstrap.sh: from a fresh Debian 12 clone to a built tree, then run the
+# main job.
+#
+# 1. Installs the packages that are missing (apt-get; sudo only when not root).
+# 2. autoreconf -fi, ./configure, make -j2.
+# 3. Runs the main job: make demo.
+#
+# Run it from the top of the source tree: ./scripts/bootstrap.sh
+# Extra ./configure arguments: RCUMAP_CONFIGURE_FLAGS='--enable-Werror' ./scripts/bootstrap.sh
+
+set -eu
+
+cd "$(dirname "$0")/.."
+
+say() {
+	printf '\n==> bootstrap: %s\n' "$*"
+}
+
+die() {
+	printf 'bootstrap: error: %s\n' "$*" >&2
+	exit 1
+}
+
+# build-essential brings gcc, make and the C library headers.
+packages="build-essential autoconf automake libtool autoconf-archive pkgconf
+liburcu-dev libcmocka-dev valgrind"
+
+# --- 1. packages ----------------------------------------------------------
+if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+	missing=
+	for p in $packages; do
+		status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+		case $status in
+		*" installed") ;;
+		*) missing="$missing $p" ;;
+		esac
+	done
+	if test -n "$missing"; then
+		if test "$(id -u)" -eq 0; then
+			sudo=
+		elif command -v sudo >/dev/null 2>&1; then
+			sudo=sudo
+		else
+			die "missing packages:$missing; not root and no sudo: install them, then re-run"
+		fi
+		say "installing missing packages:$missing"
+		$sudo apt-get update
+		# shellcheck disable=SC2086 # the package list is a word list
+		$sudo env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends $missing
+	else
+		say "all required packages are installed"
+	fi
+else
+	say "no apt-get/dpkg here: not installing anything; make sure these are present:"
+	# shellcheck disable=SC2086 # one line, words separated by spaces
+	echo "   " $packages
+fi
+
+# --- 2. build ---------------------------------------------------------------
+say "autoreconf -fi"
+autoreconf -fi
+
+say "./configure ${RCUMAP_CONFIGURE_FLAGS:-}"
+# shellcheck disable=SC2086 # the flags are a word list
+./configure ${RCUMAP_CONFIGURE_FLAGS:-}
+
+say "make -j2"
+make -j2
+
+# --- 3. main job ------------------------------------------------------------
+say "make demo"
+make demo
+
+say "done; next: make check"

@@ -1,0 +1,121 @@
+#!/bin/sh
+# installed.sh: install into a staging directory and build the README example
+# against the installed files, using only the flags pkg-config gives for the
+# installed rcumap.pc plus one liburcu flavor (the line shown in README.md).
+#
+# Run by make check (automake exit-code protocol: 0 pass, anything else fail).
+# Environment, set by Makefile.am: MAKE, CC, PKG_CONFIG, abs_top_srcdir,
+# abs_top_builddir, PACKAGE_VERSION.
+#
+# Why DESTDIR plus PKG_CONFIG_SYSROOT_DIR: the .pc file keeps the configured
+# prefix, exactly as a real installation does; the sysroot maps its -I and -L
+# onto the staging directory, so the installed rcumap.pc itself must resolve.
+
+set -eu
+
+srcdir=${abs_top_srcdir:?run through make check}
+builddir=${abs_top_builddir:?run through make check}
+: "${MAKE:=make}"
+: "${CC:=cc}"
+: "${PKG_CONFIG:=pkg-config}"
+
+fail() {
+	echo "installed.sh: FAIL: $*" >&2
+	exit 1
+}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/rcumap-installed.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+root=$tmp/root
+
+# 1. make install into the staging root. The sub-make must not inherit the
+# test harness's make state (jobserver descriptors, command-line variables).
+echo "installed.sh: make install DESTDIR=$root"
+(
+	unset MAKEFLAGS MFLAGS MAKELEVEL
+	cd "$builddir" && $MAKE install DESTDIR="$root"
+) >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "make install"; }
+
+# 2. The installed rcumap.pc must be found and resolve into the staging root.
+pc=$(find "$root" -name rcumap.pc -type f)
+test -n "$pc" || fail "no rcumap.pc was installed"
+test "$(echo "$pc" | wc -l)" -eq 1 || fail "more than one rcumap.pc installed: $pc"
+pcdir=$(dirname "$pc")
+# Only the staging directory is searched: a system-wide rcumap.pc cannot
+# stand in for ours.
+PKG_CONFIG_LIBDIR=$pcdir
+PKG_CONFIG_PATH=
+PKG_CONFIG_SYSROOT_DIR=$root
+# Keep -I/usr/include-style flags even if the prefix is /usr.
+PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1
+PKG_CONFIG_ALLOW_SYSTEM_LIBS=1
+export PKG_CONFIG_LIBDIR PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR \
+	PKG_CONFIG_ALLOW_SYSTEM_CFLAGS PKG_CONFIG_ALLOW_SYSTEM_LIBS
+
+version=$($PKG_CONFIG --modversion rcumap) || fail "pkg-config cannot read $pc"
+test "$version" = "${PACKAGE_VERSION:-$version}" ||
+	fail "rcumap.pc says version $version, the package is $PACKAGE_VERSION"
+flags=$($PKG_CONFIG --cflags --libs rcumap) || fail "pkg-config --cflags --libs rcumap"
+echo "installed.sh: pkg-config --cflags --libs rcumap: $flags"
+case " $flags " in
+*" -I$root/"*) ;;
+*) fail "--cflags does not point into the installed tree: $flags" ;;
+esac
+libdir=
+for f in $($PKG_CONFIG --libs-only-L rcumap); do
+	case $f in -L"$root"/*) libdir=${f#-L} ;; esac
+done
+test -n "$libdir" || fail "--libs does not point into the installed tree: $flags"
+test -f "$libdir/librcumap.so" || fail "shared library missing in $libdir"
+test -f "$libdir/librcumap.a" || fail "static library missing in $libdir"
+
+# 3. The installed shared library exports exactly the functions declared in
+# the installed header (declarations, not comments), and links no liburcu
+# library: the application picks the flavor.
+header=$(find "$root" -name rcumap.h -type f)
+test -f "$header" || fail "rcumap.h was not installed"
+grep -v -E '^[[:space:]]*(/?\*|#)' "$header" |
+	grep -o -E '\brcumap_[a-z0-9_]+[[:space:]]*\(' | tr -d '( \t' | sort -u >"$tmp/declared"
+nm -D --defined-only "$libdir/librcumap.so" | awk 'NF == 3 { print $3 }' |
+	sort -u >"$tmp/exported"
+test -s "$tmp/declared" || fail "found no function declaration in $header"
+if ! cmp -s "$tmp/declared" "$tmp/exported"; then
+	diff "$tmp/declared" "$tmp/exported" | sed 's/^/    /' >&2 || true
+	fail "librcumap.so exports differ from rcumap.h ('<' declared only, '>' exported only)"
+fi
+urcu=$(objdump -p "$libdir/librcumap.so" | awk '$1 == "NEEDED" && $2 ~ /urcu/ { print $2 }')
+test -z "$urcu" || fail "librcumap.so links liburcu itself ($urcu); the user must choose the flavor"
+
+# 4. The README line: cc app.c $(pkg-config --cflags --libs rcumap) -lurcu-memb
+example=$srcdir/examples/readme_example.c
+test -f "$example" || fail "$example is missing"
+echo "installed.sh: $CC readme_example.c \$(pkg-config --cflags --libs rcumap) -lurcu-memb"
+# shellcheck disable=SC2086 # CC and flags are word lists on purpose
+if ! $CC -o "$tmp/readme_example" "$example" $flags -lurcu-memb 2>"$tmp/cc.log"; then
+	cat "$tmp/cc.log" >&2
+	# shellcheck disable=SC2086
+	if $CC -o "$tmp/readme_example" "$example" $flags -lurcu-memb -lurcu-common \
+		>/dev/null 2>&1; then
+		fail "the README line needs -lurcu-common on this system: update README.md"
+	fi
+	fail "the README example does not build against the installed library"
+fi
+cat "$tmp/cc.log"
+LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export LD_LIBRARY_PATH
+# The program must run with the staged library, not one from the build tree
+# or the system.
+ldd "$tmp/readme_example" | grep -F "$libdir/librcumap.so" >/dev/null ||
+	fail "readme_example does not load $libdir/librcumap.so"
+"$tmp/readme_example" || fail "readme_example exited with status $?"
+
+# 5. The static archive links on its own too (Libs.private: threads).
+cflags=$($PKG_CONFIG --cflags rcumap)
+private=$($PKG_CONFIG --static --libs-only-other rcumap)
+# shellcheck disable=SC2086
+$CC -o "$tmp/readme_example_static" "$example" $cflags \
+	"$libdir/librcumap.a" -lurcu-memb $private ||
+	fail "readme_example does not link against the installed librcumap.a"
+"$tmp/readme_example_static" >/dev/null || fail "readme_example (static) exited with status $?"
+
+echo "installed.sh: PASS: installed headers, library and rcumap.pc work"
