@@ -310,8 +310,8 @@ int rcumap_barrier(struct rcumap *map);
 
 /*
  * rcumap_resize - move the map to a new generation of @slots slots now.
- * @slots: requested slot count, rounded up to a power of two and clamped to
- * [min_slots, RCUMAP_SLOTS_MAX]; 0 asks for the size the automatic policy
+ * @slots: requested slot count, at most RCUMAP_SLOTS_MAX, rounded up to a
+ * power of two and to at least min_slots; 0 asks for the size the automatic policy
  * picks for the current count (which may be the current size: then nothing
  * happens). Use 0 after mass deletes on a map that has gone quiet.
  *

@@ -116,7 +116,9 @@ int rcumap_create(const struct rcumap_config *config, struct rcumap **out)
 	map->raw = raw;
 	map->raw_size = raw_size;
 	map->flavor = config->flavor;
-	map->qsbr = &urcu_qsbr_flavor && config->flavor == &urcu_qsbr_flavor;
+	/* By function, so that a copy of the qsbr flavor struct is recognised too. */
+	map->qsbr = &urcu_qsbr_flavor &&
+		    config->flavor->read_ongoing == urcu_qsbr_flavor.read_ongoing;
 	map->free_value = config->free_value;
 	map->free_value_arg = config->free_value_arg;
 	map->hash = config->hash;
