@@ -31,6 +31,8 @@
 #include <urcu.h>
 #include <rcumap.h>
 
+#include "util.h"
+
 struct variant {
 	const char *name;
 	size_t load_div;   /* slots = n / load_div */
@@ -75,17 +77,6 @@ static void layout_free(void *p, size_t size, enum rcumap_kind kind, void *arg)
 	free(p);
 }
 
-/* The same bijective mixer for every variant, so only the layout differs. */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
 static uint64_t key_hash(const void *key, size_t len, void *arg)
 {
 	uint64_t x;
@@ -102,14 +93,6 @@ static void make_key(unsigned char *buf, size_t len, uint64_t i)
 
 	memset(buf, 0x5a, len);
 	memcpy(buf, &k, sizeof(k));
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 #define NVARIANTS (sizeof(variants) / sizeof(variants[0]))
@@ -151,21 +134,14 @@ static double pass(const struct variant *v, struct rcumap *map, const uint64_t *
 	double t0, t1;
 
 	rcu_read_lock();
-	t0 = now();
+	t0 = now_seconds();
 	for (size_t i = 0; i < lookups; i++) {
 		make_key(key, v->keylen, draws[i]);
 		*acc += (uintptr_t)rcumap_get(map, key, v->keylen);
 	}
-	t1 = now();
+	t1 = now_seconds();
 	rcu_read_unlock();
 	return (t1 - t0) / (double)lookups * 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 static int run(size_t n, size_t lookups, int rounds)

@@ -43,6 +43,8 @@
 #include <urcu/rculfhash.h>
 #include <rcumap.h>
 
+#include "util.h"
+
 /* caa_container_of without its char * cast, which clang's -Wcast-align flags. */
 #define item_of(ptr, member) \
 	((struct lfht_item *)(void *)((char *)(ptr) - offsetof(struct lfht_item, member)))
@@ -105,42 +107,10 @@ static __attribute__((noreturn)) void usage(const char *prog, int status)
 	exit(status);
 }
 
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')	/* strtoull would accept "-1" and " 1" */
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-/* Bijective 64-bit mixer (xor-shift and odd multiplies, each invertible). */
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 32;
-	x *= UINT64_C(0xd6e8feb86659fd93);
-	x ^= x >> 32;
-	x *= UINT64_C(0xd6e8feb86659fd93);
-	x ^= x >> 32;
-	return x;
-}
-
 /* The key set: distinct because mix64 is a bijection. */
 static inline uint64_t key_of(uint64_t i)
 {
 	return mix64(i ^ UINT64_C(0x2545f4914f6cdd1d));
-}
-
-static inline uint64_t rng_below(uint64_t *state, uint64_t n)
-{
-	*state += UINT64_C(0x9e3779b97f4a7c15);	/* Weyl sequence, then a mixer */
-	return (uint64_t)(((unsigned __int128)mix64(*state) * n) >> 64);
 }
 
 /*
@@ -190,14 +160,6 @@ static inline void *lookup(enum peer peer, uint64_t key)
 	return rcumap_get(g.map[peer], &key, sizeof(key));
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* The loop is written out per peer so that the peer test is outside it. */
 #define READ_LOOP(LOOKUP)						\
 	do {								\
@@ -225,12 +187,12 @@ static void *reader_main(void *arg)
 
 	rcu_register_thread();
 	pthread_barrier_wait(&g.start);
-	t0 = now();
+	t0 = now_seconds();
 	if (r->peer == PEER_LFHT)
 		READ_LOOP(lookup(PEER_LFHT, key));
 	else
 		READ_LOOP(rcumap_get(map, &key, sizeof(key)));
-	r->seconds = now() - t0;
+	r->seconds = now_seconds() - t0;
 	r->lookups = lookups;
 	r->hits = hits;
 	r->acc = acc;
@@ -381,19 +343,6 @@ static void teardown(struct lfht_item **items)
 	rcu_barrier();		/* every item freed before the table goes */
 	if (cds_lfht_destroy(g.lfht, NULL) != 0)
 		fprintf(stderr, "throughput: cds_lfht_destroy failed\n");
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void print_command(int argc, char **argv)

@@ -38,6 +38,8 @@
 #include <urcu/uatomic.h>
 #include <rcumap.h>
 
+#include "../bench/util.h"
+
 /* Lookups per read section: the lock/unlock pair costs about as much as a few lookups. */
 #define LOOKUP_BATCH 64
 /* Updates between two polls of the stop flag. */
@@ -123,43 +125,6 @@ static __attribute__((noreturn)) void usage(const char *prog, int status)
 		"demo:   -s seed     random seed (default: from the clock; printed)\n",
 		prog);
 	exit(status);
-}
-
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')	/* strtoull would accept "-1" and " 1" */
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 31;
-	x *= UINT64_C(0xd6e8feb86659fd93);
-	x ^= x >> 29;
-	x *= UINT64_C(0x9fb21c651e98df25);
-	x ^= x >> 32;
-	return x;
-}
-
-static uint64_t rng_next(uint64_t *state)
-{
-	*state += UINT64_C(0x9e3779b97f4a7c15);	/* Weyl sequence, then a mixer */
-	return mix64(*state);
-}
-
-/* Uniform in [0, n) without division (multiply-shift). */
-static uint64_t rng_below(uint64_t *state, uint64_t n)
-{
-	return (uint64_t)(((unsigned __int128)rng_next(state) * n) >> 64);
 }
 
 static uint64_t check_word(uint64_t id, uint64_t serial)
@@ -411,14 +376,6 @@ static void *writer_main(void *arg)
 	}
 	rcu_unregister_thread();
 	return NULL;
-}
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static void sleep_until(const struct timespec *t0, unsigned seconds)

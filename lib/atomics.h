@@ -7,8 +7,8 @@
  * library's ordering starts and ends here. Each call site still says what it
  * orders and which operation it pairs with (docs/design.md, "Ordering").
  * Publication and dereference are plain C11-style release/acquire rather than
- * liburcu's rcu_assign_pointer/rcu_dereference, so that ThreadSanitizer sees
- * them (shared/NOTES.md).
+ * liburcu's publish and dereference macros, so that ThreadSanitizer sees them
+ * (shared/NOTES.md).
  */
 
 /* Acquire load: later loads cannot move before it. */
@@ -28,7 +28,7 @@
  * *expected is updated with the current value on failure. Returns nonzero on
  * success.
  */
-#define cas_acq_rel(p, expected, desired)                                    \
+#define cas_acq_rel(p, expected, desired) /* orders as stated above */  \
 	__atomic_compare_exchange_n((p), (expected), (desired), 0,           \
 				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 
