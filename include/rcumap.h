@@ -137,6 +137,8 @@ struct rcumap_stats {
  * Return: 0; -EINVAL if config, out or config->flavor is NULL, if only one
  * of alloc/free is set, or if min_slots exceeds RCUMAP_SLOTS_MAX; -ENOMEM.
  * Context: any thread; does not need a read section; does not block.
+ * Ordering: none; hand the map to other threads through your own
+ * synchronisation (thread creation, a mutex, a release store).
  */
 int rcumap_create(const struct rcumap_config *config, struct rcumap **out);
 
@@ -154,6 +156,8 @@ int rcumap_create(const struct rcumap_config *config, struct rcumap **out);
  * left untouched.
  * Context: registered thread, outside any read section (qsbr: online or
  * offline). Blocks for at least one grace period.
+ * Ordering: every earlier call on the map, by any thread, must happen before
+ * this one (join or otherwise synchronise with those threads first).
  */
 int rcumap_destroy(struct rcumap *map);
 
@@ -265,6 +269,7 @@ int rcumap_get_or_insert(struct rcumap *map, const void *key, size_t len,
  * progress; while updates run concurrently it is off by at most the number
  * of updates in progress. O(1): sums a fixed number of counters.
  * Context: any thread; read section not needed; wait-free.
+ * Ordering: none (relaxed counters).
  */
 size_t rcumap_count(const struct rcumap *map);
 
@@ -280,6 +285,7 @@ size_t rcumap_count(const struct rcumap *map);
  * (nothing was removed).
  * Context: registered thread, inside or outside a read section. Never waits
  * for a reader; may wait for another thread's migration step.
+ * Ordering: each slot is emptied by a release compare-and-swap, as a delete.
  */
 int rcumap_clear(struct rcumap *map);
 
@@ -293,6 +299,8 @@ int rcumap_clear(struct rcumap *map);
  *
  * Return: 0; -EINVAL if map or out is NULL.
  * Context: any thread; read section not needed.
+ * Ordering: none (relaxed counters); slots and generation are read with
+ * acquire from the current generation.
  */
 int rcumap_stats(const struct rcumap *map, struct rcumap_stats *out);
 
@@ -305,6 +313,8 @@ int rcumap_stats(const struct rcumap *map, struct rcumap_stats *out);
  * Context: registered thread outside any read section; with qsbr the thread
  * may be online (the wait is a quiescent state). Blocks for at least one
  * grace period.
+ * Ordering: every free_value call for a value retired before the call
+ * happens before the return.
  */
 int rcumap_barrier(struct rcumap *map);
 
@@ -327,6 +337,8 @@ int rcumap_barrier(struct rcumap *map);
  * pending; the contents are unchanged and a later update resumes it).
  * Context: registered thread, inside or outside a read section. Never waits
  * for a reader.
+ * Ordering: the switch to the new generation is a release store that every
+ * later lookup acquires; contents are ordered as for updates.
  */
 int rcumap_resize(struct rcumap *map, size_t slots);
 
@@ -340,6 +352,7 @@ int rcumap_resize(struct rcumap *map, size_t slots);
  * Context: registered thread, inside or outside a read section (it takes its
  * own); no update may run concurrently. O(entries); allocates scratch memory
  * with malloc, not through rcumap_config.alloc.
+ * Ordering: acquire loads throughout; meaningful only on a quiet map.
  */
 int rcumap_validate(struct rcumap *map);
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# valgrind.sh: run tests/test_map_memb under memcheck; any error or leak fails.
+# valgrind.sh: run the unit tests of every flavor under memcheck; any error or leak fails.
 #
 # Run by make check (automake exit-code protocol: 0 pass, anything else fail).
 # Environment, set by Makefile.am: LIBTOOL, VALGRIND, CC, abs_top_srcdir,
@@ -74,16 +74,22 @@ for mode in leak use-after-free; do
 done
 
 # --- the real run -------------------------------------------------------
-# RCUMAP_TEST_VALGRIND=1 lets the test scale down its largest loops.
-echo "valgrind.sh: running tests/test_map_memb under memcheck"
-rc=0
-# shellcheck disable=SC2086 # LIBTOOL is "$(SHELL) .../libtool", a word list
-RCUMAP_TEST_VALGRIND=1 $LIBTOOL --mode=execute "$VALGRIND" "$@" \
-	"$builddir/tests/test_map_memb${EXEEXT:-}" || rc=$?
-case $rc in
-0)	echo "valgrind.sh: PASS: no memcheck error, no leak" ;;
-99)	echo "valgrind.sh: FAIL: memcheck found errors or leaks (see above)" >&2 ;;
-*)	echo "valgrind.sh: FAIL: tests/test_map_memb exited $rc under valgrind" >&2 ;;
-esac
+# Every flavor's unit tests. RCUMAP_TEST_VALGRIND=1 lets the tests scale down
+# their largest loops.
+failed=0
+for flavor in memb qsbr bp; do
+	prog="tests/test_map_$flavor"
+	echo "valgrind.sh: running $prog under memcheck"
+	rc=0
+	# shellcheck disable=SC2086 # LIBTOOL is "$(SHELL) .../libtool", a word list
+	RCUMAP_TEST_VALGRIND=1 $LIBTOOL --mode=execute "$VALGRIND" "$@" \
+		"$builddir/$prog${EXEEXT:-}" || rc=$?
+	case $rc in
+	0)	echo "valgrind.sh: PASS: $prog: no memcheck error, no leak" ;;
+	99)	echo "valgrind.sh: FAIL: $prog: memcheck found errors or leaks (see above)" >&2 ;;
+	*)	echo "valgrind.sh: FAIL: $prog exited $rc under valgrind" >&2 ;;
+	esac
+	test "$rc" -eq 0 || failed=1
+done
 # Any failure is plain 1: 77 would read as SKIP to automake's driver.
-test "$rc" -eq 0
+test "$failed" -eq 0
