@@ -342,6 +342,101 @@ int rcumap_barrier(struct rcumap *map);
  */
 int rcumap_resize(struct rcumap *map, size_t slots);
 
+/* ---- iteration (docs/iteration.md states both contracts) ----------------- */
+
+/*
+ * Iteration order is "hash order": slots visited by bit-reversed index, so a
+ * position is a point in the space of bit-reversed 32-bit hashes that stays
+ * meaningful when the table doubles or halves. Both iterators below share
+ * these guarantees (docs/iteration.md, A-E):
+ *  A. No lock; never waits on a writer or a resize, and nothing waits on it.
+ *  B. Every key present for the whole traversal is returned exactly once,
+ *     across any resizes.
+ *  C. No key is returned twice.
+ *  D. A key inserted or deleted during the traversal may or may not be
+ *     returned; a returned value was the key's value at some instant during
+ *     the traversal.
+ *  E. The caller may delete, replace or insert any key during the traversal
+ *     through the normal API, and A-D still hold.
+ */
+
+/*
+ * In-section iterator state. Caller-allocated; its fields are private.
+ * Initialise with rcumap_iter_init and pass only to rcumap_iter_next, all
+ * inside one read section.
+ */
+struct rcumap_iter {
+	struct rcumap *map;     /* the map it was initialised for */
+	const void *bucket;     /* bucket being returned, or NULL */
+	uint64_t pos;           /* start of the current hash-order interval */
+	uint64_t end;           /* its end; 2^32 is the end of the table */
+	uint32_t idx;           /* next record of bucket */
+	uint32_t magic;         /* set by rcumap_iter_init */
+	uint64_t section;       /* debug builds: read-section check ticket */
+};
+
+/*
+ * rcumap_iter_init - start a traversal of the whole map.
+ * @map: the map.
+ * @it: iterator state to initialise.
+ *
+ * Return: 0; -EINVAL if map or it is NULL.
+ * Context: inside the caller's read section, which must stay held until the
+ * last rcumap_iter_next of this traversal. Wait-free. A traversal that takes
+ * long holds up every grace period meanwhile; use rcumap_scan for those.
+ */
+int rcumap_iter_init(struct rcumap *map, struct rcumap_iter *it);
+
+/*
+ * rcumap_iter_next - the next entry of a traversal.
+ * @map: the map @it was initialised for.
+ * @it: the iterator.
+ * @key, @len, @value: receive the entry (any of them may be NULL). The key
+ * bytes and the value stay valid until the read section ends.
+ *
+ * Return: 1 with an entry; 0 when the traversal is complete (further calls
+ * keep returning 0); -EINVAL for a NULL or uninitialised iterator, or one
+ * initialised for another map.
+ * Context: inside the read section rcumap_iter_init was called in. Wait-free
+ * per entry: no lock, no atomic read-modify-write, no store to shared memory.
+ * Debug builds (--enable-debug) abort with a message naming the mistake when
+ * the iterator is used on another map, outside a read section, or after the
+ * read section it started in has ended.
+ * Ordering: acquire, as rcumap_get.
+ */
+int rcumap_iter_next(struct rcumap *map, struct rcumap_iter *it,
+		     const void **key, size_t *len, void **value);
+
+/* Callback of rcumap_scan: one entry; key and value valid during the call. */
+typedef void (*rcumap_scan_fn)(const void *key, size_t len, void *value, void *arg);
+
+/*
+ * rcumap_scan - resumable traversal, one short read section per call.
+ * @map: the map.
+ * @cursor: in: 0 to start, or the value a previous call left; out: where
+ * the next call resumes, or 0 when the traversal is complete.
+ * @max_entries: the call returns once it has passed at least this many
+ * entries to @fn (keys of equal 32-bit hash are never split across calls, so
+ * it can pass a few more), or at the end of the map.
+ * @fn, @arg: called for each entry, inside the call's read section. It may
+ * call any update function of this map (guarantee E), but not barrier or
+ * destroy.
+ *
+ * Between calls the caller may sleep, block or do I/O: the cursor is a plain
+ * position in hash order, holds no reference and stays valid across any
+ * number of grows and shrinks. Guarantees A-E hold over the whole traversal,
+ * from the first call to the one that returns cursor 0: every key present
+ * throughout is passed exactly once.
+ *
+ * Return: 0; -EINVAL if map, cursor or fn is NULL, max_entries is 0, or
+ * *cursor is not a value a scan of a map can hold (>= 2^32).
+ * Context: registered thread, inside or outside a read section (it takes
+ * its own, nested). Never waits.
+ * Ordering: acquire, as rcumap_get.
+ */
+int rcumap_scan(struct rcumap *map, uint64_t *cursor, size_t max_entries,
+		rcumap_scan_fn fn, void *arg);
+
 /*
  * rcumap_validate - check the whole structure: every entry in the slot its
  * hash selects, no key twice, bucket sizes consistent, count equal to the

@@ -38,4 +38,16 @@
 /* Release fetch-and-sub: earlier accesses cannot move after it. */
 #define sub_release(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELEASE)
 
+/*
+ * Sequentially consistent operations, for the one handshake that needs a
+ * total order (the debug ticket chain in iter.c: "either the waker sees the
+ * new ticket or the ticket's owner sees the chain idle").
+ */
+#define load_seq_cst(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define store_seq_cst(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define add_fetch_seq_cst(p, v) __atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
+#define cas_seq_cst(p, expected, desired) /* total order, as above */       \
+	__atomic_compare_exchange_n((p), (expected), (desired), 0,           \
+				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+
 #endif /* RCUMAP_ATOMICS_H */

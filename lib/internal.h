@@ -155,6 +155,14 @@ struct rcumap {
 	unsigned retiring;           /* generations retired, not yet reclaimed */
 	uint64_t grows, shrinks;     /* written under resize_lock */
 
+	/* Debug builds: read-section tickets of iterators (iter.c). */
+	struct rcu_head dbg_rh;
+	uint64_t dbg_req;            /* tickets handed out */
+	uint64_t dbg_done;           /* tickets known to be past a grace period */
+	uint64_t dbg_queued_upto;    /* what the queued callback will cover */
+	int dbg_queued;              /* a callback is queued */
+	int dbg_stopping;            /* destroy: do not queue again */
+
 	void *raw;                   /* what alloc returned, before alignment */
 	size_t raw_size;
 
@@ -298,6 +306,9 @@ size_t rcumap__slots_round(const struct rcumap *map, size_t slots) RCUMAP_INTERN
 void rcumap__walk_live(struct rcumap_table *t,
 		       void (*fn)(const struct rcumap_rec *r, size_t idx, void *arg),
 		       void *arg) RCUMAP_INTERNAL;
+
+/* iter.c */
+void rcumap__iter_debug_stop(struct rcumap *map) RCUMAP_INTERNAL;
 
 #ifdef RCUMAP_DEBUG
 #include <stdio.h>

@@ -177,6 +177,7 @@ int rcumap_destroy(struct rcumap *map)
 		rcumap__table_free(map, nt);
 	}
 	/* Callbacks still queued refer to the map: let them run first. */
+	rcumap__iter_debug_stop(map);
 	map->flavor->barrier();
 	pthread_mutex_destroy(&map->resize_lock);
 	rcumap__free(map, map->raw, map->raw_size, RCUMAP_KIND_MAP);

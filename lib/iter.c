@@ -1,0 +1,300 @@
+/* iter.c: exactly-once traversal in hash order: the in-section iterator and the cursor scan. */
+#include "atomics.h"
+#include "internal.h"
+
+/*
+ * Positions are points in the space of bit-reversed 32-bit hashes
+ * (docs/iteration.md). In a table of 2^k slots, slot i holds exactly the
+ * entries whose reversed hash lies in [rev_k(i) << (32-k), (rev_k(i)+1) <<
+ * (32-k)); visiting slots by bit-reversed index therefore walks contiguous,
+ * increasing intervals, and a position stays meaningful when the table
+ * doubles or halves. A step reads the authoritative bucket for the current
+ * position, returns its entries in [pos, end of interval), and moves pos to
+ * the end: every position is covered by exactly one step (guarantees B, C).
+ */
+
+#define POS_END ((uint64_t)1 << 32)
+#define ITER_MAGIC 0x52455449u  /* "ITER" */
+
+/*
+ * Negative controls for make check (docs/iteration.md): each breaks one rule
+ * on purpose so the iteration tests can prove they catch it.
+ */
+#ifdef RCUMAP_BROKEN_ITER_NO_FILTER
+#define BROKEN_NO_FILTER 1   /* return a bucket's entries outside [pos, end) */
+#else
+#define BROKEN_NO_FILTER 0
+#endif
+#ifdef RCUMAP_BROKEN_ITER_NO_FORWARD
+#define BROKEN_NO_FORWARD 1  /* read a frozen bucket instead of following the mark */
+#else
+#define BROKEN_NO_FORWARD 0
+#endif
+
+static inline uint32_t rev32(uint32_t x)
+{
+	x = ((x >> 1) & 0x55555555u) | ((x & 0x55555555u) << 1);
+	x = ((x >> 2) & 0x33333333u) | ((x & 0x33333333u) << 2);
+	x = ((x >> 4) & 0x0f0f0f0fu) | ((x & 0x0f0f0f0fu) << 4);
+	return __builtin_bswap32(x);
+}
+
+/* The record's position in hash order. */
+static inline uint64_t rec_pos(const struct rcumap_rec *r)
+{
+	return rev32(rec_hash(r));
+}
+
+static inline int in_step(uint64_t p, uint64_t pos, uint64_t end)
+{
+	return BROKEN_NO_FILTER || (p >= pos && p < end);
+}
+
+/*
+ * The bucket that holds, right now, every live entry whose position lies in
+ * [pos, *endp), and *endp itself. Follows forwarding marks; when the newer
+ * slot is still unfilled, the frozen older bucket is authoritative for the
+ * intersection of both slots' intervals (no update can have reached the
+ * newer slot yet). Must run inside a read section.
+ */
+static const struct rcumap_bucket *locate_pos(struct rcumap *map, uint64_t pos,
+					      uint64_t *endp)
+{
+	/* Pairs with the release stores of map->cur. */
+	struct rcumap_table *t = load_acquire(&map->cur);
+	const struct rcumap_bucket *frozen = &rcumap_empty;
+	uint64_t frozen_end = POS_END;
+
+	for (;;) {
+		unsigned shift = 32 - (unsigned)__builtin_ctzll((unsigned long long)t->mask + 1);
+		uint64_t end = ((pos >> shift) + 1) << shift;
+		/* Pairs with the slot CAS that published the bucket (update, fill, freeze). */
+		uintptr_t s = load_acquire(&t->slots[rev32((uint32_t)pos) & t->mask]);
+
+		if (s == SLOT_UNFILLED) {
+			*endp = end < frozen_end ? end : frozen_end;
+			return frozen;
+		}
+		if (!(s & SLOT_FROZEN) || BROKEN_NO_FORWARD) {
+			*endp = end;
+			return slot_bucket(s);
+		}
+		frozen = slot_bucket(s);
+		frozen_end = end;
+		/* Pairs with the release store of t->next before the first freeze. */
+		t = load_acquire(&t->next);
+	}
+}
+
+/* ---- debug: was the read section the iterator started in left? ------------ */
+
+#ifdef RCUMAP_DEBUG
+/*
+ * Every rcumap_iter_init takes a ticket. A chain of call_rcu callbacks
+ * (one queued at a time per map) publishes in dbg_done the highest ticket
+ * handed out before the callback was queued: once a ticket is covered, a
+ * grace period began after that init and has ended, so the read section the
+ * init ran in is over. No false alarm is possible; a late use may go
+ * unnoticed until the next grace period completes.
+ */
+static void dbg_queue(struct rcumap *map);
+
+static void dbg_callback(struct rcu_head *rh)
+{
+	struct rcumap *map = container_of(rh, struct rcumap, dbg_rh);
+
+	/* Publishes coverage; pairs with the acquire load in dbg_check(). */
+	store_release(&map->dbg_done, map->dbg_queued_upto);
+	/* Ends this link of the chain; seq_cst against the ticket increment below. */
+	store_seq_cst(&map->dbg_queued, 0);
+	/* seq_cst: either we see a newer ticket here or its init sees dbg_queued == 0. */
+	if (load_seq_cst(&map->dbg_req) > map->dbg_queued_upto &&
+	    !load_relaxed(&map->dbg_stopping))  /* set before destroy's barriers */
+		dbg_queue(map);
+}
+
+static void dbg_queue(struct rcumap *map)
+{
+	int zero = 0;
+
+	/* seq_cst: pairs with the store and load in dbg_callback(). */
+	if (cas_seq_cst(&map->dbg_queued, &zero, 1)) {
+		/* seq_cst: read after winning the queue, so it covers our ticket. */
+		map->dbg_queued_upto = load_seq_cst(&map->dbg_req);
+		map->flavor->update_call_rcu(&map->dbg_rh, dbg_callback);
+	}
+}
+
+static void dbg_ticket(struct rcumap *map, struct rcumap_iter *it)
+{
+	if (!map->flavor->read_ongoing())
+		debug_fail("rcumap_iter_init called outside a read section");
+	/* seq_cst: pairs with the load in dbg_callback() (see there). */
+	it->section = add_fetch_seq_cst(&map->dbg_req, 1);
+	dbg_queue(map);
+}
+
+static void dbg_check(struct rcumap *map, const struct rcumap_iter *it)
+{
+	if (it->map != map)
+		debug_fail("rcumap_iter_next: iterator used on another map than the one it was initialised for");
+	if (!map->flavor->read_ongoing())
+		debug_fail("rcumap_iter_next called outside a read section");
+	/* Pairs with the release store in dbg_callback(). */
+	if (load_acquire(&map->dbg_done) >= it->section)
+		debug_fail("rcumap_iter_next: the read section it started in has ended "
+			   "(a grace period completed since rcumap_iter_init)");
+}
+
+void rcumap__iter_debug_stop(struct rcumap *map)
+{
+	/* Stops the chain; ordered before the barriers by their own synchronisation. */
+	store_relaxed(&map->dbg_stopping, 1);
+	do
+		map->flavor->barrier();
+	/* Acquire: the callback's last accesses to the map happen before we free it. */
+	while (load_acquire(&map->dbg_queued));
+}
+#else
+static inline void dbg_ticket(struct rcumap *map, struct rcumap_iter *it)
+{
+	(void)map;
+	it->section = 0;
+}
+
+static inline void dbg_check(struct rcumap *map, const struct rcumap_iter *it)
+{
+	(void)map;
+	(void)it;
+}
+
+void rcumap__iter_debug_stop(struct rcumap *map)
+{
+	(void)map;
+}
+#endif
+
+/* ---- the in-section iterator ---------------------------------------------- */
+
+int rcumap_iter_init(struct rcumap *map, struct rcumap_iter *it)
+{
+	if (!map || !it)
+		return -EINVAL;
+	it->map = map;
+	it->bucket = NULL;
+	it->pos = 0;
+	it->end = 0;
+	it->idx = 0;
+	it->magic = ITER_MAGIC;
+	dbg_ticket(map, it);
+	return 0;
+}
+
+int rcumap_iter_next(struct rcumap *map, struct rcumap_iter *it, const void **key,
+		     size_t *len, void **value)
+{
+	if (unlikely(!it || it->magic != ITER_MAGIC)) {
+		debug_fail("rcumap_iter_next: iterator not initialised by rcumap_iter_init");
+		return -EINVAL;
+	}
+	dbg_check(map, it);
+	if (unlikely(!map || it->map != map))
+		return -EINVAL;
+	for (;;) {
+		const struct rcumap_bucket *b = it->bucket;
+
+		if (b) {
+			while (it->idx < b->n) {
+				const struct rcumap_rec *r = &b->rec[it->idx++];
+
+				if (!in_step(rec_pos(r), it->pos, it->end))
+					continue;
+				if (key)
+					*key = rcumap__rec_key(r);
+				if (len)
+					*len = rec_len(r);
+				if (value)
+					*value = r->value;
+				return 1;
+			}
+			it->bucket = NULL;
+			it->pos = it->end;
+		}
+		if (it->pos >= POS_END)
+			return 0;
+		it->bucket = locate_pos(map, it->pos, &it->end);
+		it->idx = 0;
+	}
+}
+
+/* ---- the cursor scan --------------------------------------------------------- */
+
+static void emit(const struct rcumap_rec *r, rcumap_scan_fn fn, void *arg)
+{
+	fn(rcumap__rec_key(r), rec_len(r), r->value, arg);
+}
+
+/*
+ * One step of a scan on bucket b for [*pos, end): passes its entries to fn,
+ * whole groups of equal position in increasing order, until *n reaches max.
+ * Leaves *pos at end when the step is done, or at the first position not yet
+ * passed.
+ */
+static void scan_step(const struct rcumap_bucket *b, uint64_t *pos, uint64_t end,
+		      size_t *n, size_t max, rcumap_scan_fn fn, void *arg)
+{
+	size_t in = 0;
+
+	for (uint32_t i = 0; i < b->n; i++)
+		in += in_step(rec_pos(&b->rec[i]), *pos, end);
+	if (BROKEN_NO_FILTER || *n + in <= max) {
+		/* The whole step fits: bucket order will do. */
+		for (uint32_t i = 0; i < b->n; i++)
+			if (in_step(rec_pos(&b->rec[i]), *pos, end))
+				emit(&b->rec[i], fn, arg);
+		*n += in;
+		*pos = end;
+		return;
+	}
+	while (*n < max) {
+		uint64_t g = end;
+
+		for (uint32_t i = 0; i < b->n; i++) {
+			uint64_t p = rec_pos(&b->rec[i]);
+
+			if (p >= *pos && p < g)
+				g = p;
+		}
+		if (g == end)
+			break;
+		for (uint32_t i = 0; i < b->n; i++)
+			if (rec_pos(&b->rec[i]) == g) {
+				emit(&b->rec[i], fn, arg);
+				(*n)++;
+			}
+		*pos = g + 1;
+	}
+	if (*n < max)
+		*pos = end;
+}
+
+int rcumap_scan(struct rcumap *map, uint64_t *cursor, size_t max_entries,
+		rcumap_scan_fn fn, void *arg)
+{
+	uint64_t pos;
+	size_t n = 0;
+
+	if (!map || !cursor || !fn || !max_entries || *cursor >= POS_END)
+		return -EINVAL;
+	pos = *cursor;
+	map->flavor->read_lock();
+	while (pos < POS_END && n < max_entries) {
+		uint64_t end;
+		const struct rcumap_bucket *b = locate_pos(map, pos, &end);
+
+		scan_step(b, &pos, end, &n, max_entries, fn, arg);
+	}
+	map->flavor->read_unlock();
+	*cursor = pos >= POS_END ? 0 : pos;
+	return 0;
+}
