@@ -51,6 +51,29 @@ static inline int in_step(uint64_t p, uint64_t pos, uint64_t end)
 }
 
 /*
+ * Bit-reversed order jumps across the slot array, so every step would wait
+ * for a slot miss and then a bucket miss. Touch what the steps ahead will
+ * need, assuming the table keeps its size (only a hint either way): the slot
+ * word PREFETCH_SLOTS steps ahead, and the bucket PREFETCH_BUCKETS steps
+ * ahead, whose slot word an earlier step prefetched.
+ */
+#define PREFETCH_SLOTS 16
+#define PREFETCH_BUCKETS 8
+
+static inline void prefetch_ahead(const struct rcumap_table *t, uint64_t pos)
+{
+	unsigned shift = 32 - (unsigned)__builtin_ctzll((unsigned long long)t->mask + 1);
+	uint64_t ps = pos + ((uint64_t)PREFETCH_SLOTS << shift);
+	uint64_t pb = pos + ((uint64_t)PREFETCH_BUCKETS << shift);
+
+	if (ps < POS_END)
+		__builtin_prefetch(&t->slots[rev32((uint32_t)ps) & t->mask]);
+	if (pb < POS_END)
+		/* A hint only: the step that uses the bucket loads the slot again with acquire. */
+		__builtin_prefetch(slot_bucket(load_relaxed(&t->slots[rev32((uint32_t)pb) & t->mask])));
+}
+
+/*
  * The bucket that holds, right now, every live entry whose position lies in
  * [pos, *endp), and *endp itself. Follows forwarding marks; when the newer
  * slot is still unfilled, the frozen older bucket is authoritative for the
@@ -65,6 +88,7 @@ static const struct rcumap_bucket *locate_pos(struct rcumap *map, uint64_t pos,
 	const struct rcumap_bucket *frozen = &rcumap_empty;
 	uint64_t frozen_end = POS_END;
 
+	prefetch_ahead(t, pos);
 	for (;;) {
 		unsigned shift = 32 - (unsigned)__builtin_ctzll((unsigned long long)t->mask + 1);
 		uint64_t end = ((pos >> shift) + 1) << shift;
