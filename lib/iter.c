@@ -118,8 +118,9 @@ static const struct rcumap_bucket *locate_pos(struct rcumap *map, uint64_t pos,
  * (one queued at a time per map) publishes in dbg_done the highest ticket
  * handed out before the callback was queued: once a ticket is covered, a
  * grace period began after that init and has ended, so the read section the
- * init ran in is over. No false alarm is possible; a late use may go
- * unnoticed until the next grace period completes.
+ * init ran in is over. No false alarm is possible; a late use goes unnoticed
+ * until a grace period has completed and the ticket's callback has run (the
+ * call_rcu worker's delay, ~10 ms, or an rcu_barrier).
  */
 static void dbg_queue(struct rcumap *map);
 
