@@ -403,7 +403,7 @@ static int update(struct rcumap *map, enum op op, const void *key, size_t len,
 {
 	struct rcumap_probe p;
 	struct rcumap_rec rec;
-	struct rcumap_table *t;
+	struct rcumap_table *t, *t0;
 	struct change c = { 0 };
 	uintptr_t *slot, s;
 	int built = 0, ret, grew = 0;
@@ -411,7 +411,7 @@ static int update(struct rcumap *map, enum op op, const void *key, size_t len,
 	probe_init(&p, rcumap__hash(map, key, len), key, len);
 	map->flavor->read_lock();
 	/* Pairs with the release stores of map->cur. */
-	t = load_acquire(&map->cur);
+	t0 = t = load_acquire(&map->cur);
 	ret = locate_write(map, &t, (uint32_t)p.tag, &slot, &s);
 	while (ret == 0) {
 		struct rcumap_bucket *b = slot_bucket(s);
@@ -445,9 +445,14 @@ static int update(struct rcumap *map, enum op op, const void *key, size_t len,
 		if (s & SLOT_FROZEN)
 			ret = locate_write(map, &t, (uint32_t)p.tag, &slot, &s);
 	}
-	/* Relaxed: t->next is only a hint to try the policy, which re-reads it. */
+	/*
+	 * A migration is pending if this update had to follow a forwarding
+	 * mark, or cur has a newer generation: then help drive it to its end.
+	 * Relaxed: t0->next is only a hint; the policy re-reads under its lock.
+	 */
 	if (ret == 0 && c.changes &&
-	    (unlikely(++tls_ops % 32 == 0) || grew || unlikely(load_relaxed(&t->next) != NULL)))
+	    (unlikely(++tls_ops % 32 == 0) || grew || t != t0 ||
+	     unlikely(load_relaxed(&t0->next) != NULL)))
 		rcumap__maybe_resize(map);
 	map->flavor->read_unlock();
 	if (built && p.len > KEY_INLINE)
