@@ -1,5 +1,5 @@
 #!/bin/sh
-# valgrind.sh: run the unit tests of every flavor under memcheck; any error or leak fails.
+# valgrind.sh: run the unit and iteration tests of every flavor under memcheck; any error or leak fails.
 #
 # Run by make check (automake exit-code protocol: 0 pass, anything else fail).
 # Environment, set by Makefile.am: LIBTOOL, VALGRIND, CC, abs_top_srcdir,
@@ -74,11 +74,15 @@ for mode in leak use-after-free; do
 done
 
 # --- the real run -------------------------------------------------------
-# Every flavor's unit tests. RCUMAP_TEST_VALGRIND=1 lets the tests scale down
-# their largest loops.
+# Every flavor's unit tests and iteration tests. RCUMAP_TEST_VALGRIND=1 lets
+# the tests scale down their largest loops, and shortens test_iter's
+# concurrent test to 2 s (a few dozen resizes under valgrind's serialised
+# threads, enough for freed buckets and tables read by a traversal to show).
 failed=0
-for flavor in memb qsbr bp; do
-	prog="tests/test_map_$flavor"
+for prog in \
+	tests/test_map_memb tests/test_map_qsbr tests/test_map_bp \
+	tests/test_iter_memb tests/test_iter_qsbr tests/test_iter_bp
+do
 	echo "valgrind.sh: running $prog under memcheck"
 	rc=0
 	# shellcheck disable=SC2086 # LIBTOOL is "$(SHELL) .../libtool", a word list
