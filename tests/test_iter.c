@@ -81,47 +81,9 @@
 #include <rcumap.h>
 
 #include "harness.h"
+#include "testutil.h"
 
 /* ---- Small utilities -------------------------------------------------------- */
-
-static const char *errname(int rc)
-{
-	switch (rc) {
-	case 0: return "0";
-	case -EINVAL: return "-EINVAL";
-	case -ENOMEM: return "-ENOMEM";
-	case -EEXIST: return "-EEXIST";
-	case -ENOENT: return "-ENOENT";
-	case -EAGAIN: return "-EAGAIN";
-	case -EBUSY: return "-EBUSY";
-	case -EDEADLK: return "-EDEADLK";
-	case -EUCLEAN: return "-EUCLEAN";
-	case -ENOSPC: return "-ENOSPC (test value pool exhausted)";
-	default: return "?";
-	}
-}
-
-#define assert_rc(expr, want)                                                     \
-	do {                                                                      \
-		int rc_ = (expr), want_ = (want);                                 \
-		if (rc_ != want_)                                                 \
-			fail_msg("%s returned %d (%s), expected %d (%s)", #expr,  \
-				 rc_, errname(rc_), want_, errname(want_));       \
-	} while (0)
-
-#define assert_size(a, b)                                                         \
-	do {                                                                      \
-		unsigned long long a_ = (a), b_ = (b);                            \
-		if (a_ != b_)                                                     \
-			fail_msg("%s == %llu, expected %s == %llu", #a, a_, #b, b_); \
-	} while (0)
-
-static bool under_valgrind(void)
-{
-	const char *e = getenv("RCUMAP_TEST_VALGRIND");
-
-	return e && strcmp(e, "1") == 0;
-}
 
 static uint64_t test_seed(void)
 {
@@ -137,14 +99,6 @@ static uint64_t test_seed(void)
 			      (unsigned long long)seed);
 	}
 	return seed;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Sleep without stalling grace periods (qsbr goes offline meanwhile). */
@@ -166,19 +120,6 @@ static struct rcumap_stats stats_of(struct rcumap *map)
 	if (rcumap_stats(map, &st) != 0)
 		memset(&st, 0, sizeof(st));
 	return st;
-}
-
-/* rcumap_resize, retrying -EBUSY after a barrier as the header prescribes. */
-static int resize_retry(struct rcumap *map, size_t slots)
-{
-	int rc = -EBUSY;
-
-	for (int i = 0; i < 100 && rc == -EBUSY; i++) {
-		rc = rcumap_resize(map, slots);
-		if (rc == -EBUSY)
-			assert_rc(rcumap_barrier(map), 0);
-	}
-	return rc;
 }
 
 /* Positions: a key's place in hash order is its folded hash, bit-reversed. */

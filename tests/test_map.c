@@ -41,47 +41,9 @@
 #include <rcumap.h>
 
 #include "harness.h"
+#include "testutil.h"
 
 /* ---- Small utilities -------------------------------------------------------- */
-
-static const char *errname(int rc)
-{
-	switch (rc) {
-	case 0: return "0";
-	case -EINVAL: return "-EINVAL";
-	case -ENOMEM: return "-ENOMEM";
-	case -EEXIST: return "-EEXIST";
-	case -ENOENT: return "-ENOENT";
-	case -EAGAIN: return "-EAGAIN";
-	case -EBUSY: return "-EBUSY";
-	case -EDEADLK: return "-EDEADLK";
-	case -EUCLEAN: return "-EUCLEAN";
-	default: return "?";
-	}
-}
-
-/* Compare an int return code and print both as errno names on mismatch. */
-#define assert_rc(expr, want)                                                     \
-	do {                                                                      \
-		int rc_ = (expr), want_ = (want);                                 \
-		if (rc_ != want_)                                                 \
-			fail_msg("%s returned %d (%s), expected %d (%s)", #expr,  \
-				 rc_, errname(rc_), want_, errname(want_));       \
-	} while (0)
-
-#define assert_size(a, b)                                                         \
-	do {                                                                      \
-		unsigned long long a_ = (a), b_ = (b);                            \
-		if (a_ != b_)                                                     \
-			fail_msg("%s == %llu, expected %s == %llu", #a, a_, #b, b_); \
-	} while (0)
-
-static bool under_valgrind(void)
-{
-	const char *e = getenv("RCUMAP_TEST_VALGRIND");
-
-	return e && strcmp(e, "1") == 0;
-}
 
 /* Sleep without stalling grace periods (qsbr goes offline meanwhile). */
 static void sleep_ms(long ms)
@@ -92,14 +54,6 @@ static void sleep_ms(long ms)
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 	test_online();
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* A lookup in its own read section: for comparing pointers only. */
@@ -120,19 +74,6 @@ static struct rcumap_stats stats_of(struct rcumap *map)
 	memset(&st, 0xa5, sizeof(st));
 	assert_rc(rcumap_stats(map, &st), 0);
 	return st;
-}
-
-/* rcumap_resize, retrying -EBUSY after a barrier as the header prescribes. */
-static int resize_retry(struct rcumap *map, size_t slots)
-{
-	int rc = -EBUSY;
-
-	for (int i = 0; i < 100 && rc == -EBUSY; i++) {
-		rc = rcumap_resize(map, slots);
-		if (rc == -EBUSY)
-			assert_rc(rcumap_barrier(map), 0);
-	}
-	return rc;
 }
 
 /* ---- Fixture: a map, its counting allocator, a value pool, a reference ----- */
