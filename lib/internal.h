@@ -29,6 +29,7 @@
 #include <urcu/flavor.h>
 
 #include "rcumap.h"
+#include "atomics.h"
 #include "siphash.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -171,12 +172,6 @@ struct rcumap {
 
 /* ---- internal functions ---------------------------------------------------- */
 
-/* siphash.c */
-uint64_t rcumap__siphash(const uint64_t key[2], const void *data, size_t len,
-			 int c_rounds, int d_rounds) RCUMAP_INTERNAL;
-uint64_t rcumap__siphash13(const uint64_t key[2], const void *data,
-			   size_t len) RCUMAP_INTERNAL;
-
 /* map.c */
 void *rcumap__alloc(struct rcumap *map, size_t size, enum rcumap_kind kind) RCUMAP_INTERNAL;
 void rcumap__free(struct rcumap *map, void *p, size_t size, enum rcumap_kind kind) RCUMAP_INTERNAL;
@@ -190,6 +185,72 @@ static inline uint32_t rcumap__hash(const struct rcumap *map, const void *key, s
 	return (uint32_t)(h ^ (h >> 32));
 }
 
+/* ---- finding the current bucket ------------------------------------------------ */
+
+/* End of hash-order space: positions are bit-reversed 32-bit hashes (iter.c). */
+#define POS_END ((uint64_t)1 << 32)
+
+static inline uint32_t rev32(uint32_t x)
+{
+	x = ((x >> 1) & 0x55555555u) | ((x & 0x55555555u) << 1);
+	x = ((x >> 2) & 0x33333333u) | ((x & 0x33333333u) << 2);
+	x = ((x >> 4) & 0x0f0f0f0fu) | ((x & 0x0f0f0f0fu) << 4);
+	return __builtin_bswap32(x);
+}
+
+/*
+ * Negative control for make check (docs/iteration.md): traversals read a
+ * frozen bucket instead of following the forwarding mark.
+ */
+#ifdef RCUMAP_BROKEN_ITER_NO_FORWARD
+#define BROKEN_NO_FORWARD 1
+#else
+#define BROKEN_NO_FORWARD 0
+#endif
+
+/*
+ * The bucket that holds, right now, every live entry of hash h's slot. It
+ * follows forwarding marks; when the newer slot is still unfilled, the frozen
+ * older bucket is still current for the keys of both slots (no update can
+ * have reached the newer slot yet). With endp (traversals), *endp receives
+ * the end of the hash-order interval the bucket is current for: the slot's,
+ * or the intersection of both slots' intervals. Lookups pass NULL, which
+ * compiles the interval away. Must run inside a read section.
+ */
+static inline const struct rcumap_bucket *locate_bucket(struct rcumap *map, uint32_t h,
+							 uint64_t *endp)
+{
+	/* Pairs with the release stores of map->cur in create/migration. */
+	struct rcumap_table *t = load_acquire(&map->cur);
+	const struct rcumap_bucket *frozen = &rcumap_empty;
+	uint64_t frozen_end = POS_END, end = POS_END;
+
+	for (;;) {
+		/* Pairs with the slot CAS that published the bucket (update, fill, freeze). */
+		uintptr_t s = load_acquire(&t->slots[h & t->mask]);
+
+		if (endp) {
+			unsigned shift = 32 - (unsigned)__builtin_ctzll((unsigned long long)t->mask + 1);
+
+			end = (((uint64_t)rev32(h) >> shift) + 1) << shift;
+		}
+		if (likely(!(s & SLOT_FROZEN)) || (endp && BROKEN_NO_FORWARD)) {
+			if (s == SLOT_UNFILLED) {
+				if (endp)
+					*endp = end < frozen_end ? end : frozen_end;
+				return frozen;
+			}
+			if (endp)
+				*endp = end;
+			return slot_bucket(s);
+		}
+		frozen = slot_bucket(s);
+		frozen_end = end;
+		/* Pairs with the release store of t->next before the first freeze. */
+		t = load_acquire(&t->next);
+	}
+}
+
 /* bucket.c */
 
 /* A key prepared for probing: its tag and, when short, its padded words. */
@@ -200,30 +261,28 @@ struct rcumap_probe {
 	size_t len;
 };
 
-/* Load len <= 8 bytes as a zero-padded little-endian-order word (memcpy order). */
+/* Load len <= 8 bytes as a zero-padded word (memcpy order), in constant-size pieces. */
 static inline uint64_t load_partial(const unsigned char *p, size_t len)
 {
+	unsigned char *w8;
 	uint64_t w = 0;
-	uint32_t w4;
-	uint16_t w2;
 	size_t o = 0;
 
+	w8 = (unsigned char *)&w;
 	if (len == 8) {
-		memcpy(&w, p, 8);
+		memcpy(w8, p, 8);
 		return w;
 	}
 	if (len & 4) {
-		memcpy(&w4, p, 4);
-		memcpy((unsigned char *)&w + o, &w4, 4);
-		o += 4;
+		memcpy(w8, p, 4);
+		o = 4;
 	}
 	if (len & 2) {
-		memcpy(&w2, p + o, 2);
-		memcpy((unsigned char *)&w + o, &w2, 2);
+		memcpy(w8 + o, p + o, 2);
 		o += 2;
 	}
 	if (len & 1)
-		((unsigned char *)&w)[o] = p[o];
+		w8[o] = p[o];
 	return w;
 }
 

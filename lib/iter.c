@@ -13,7 +13,6 @@
  * the end: every position is covered by exactly one step (guarantees B, C).
  */
 
-#define POS_END ((uint64_t)1 << 32)
 #define ITER_MAGIC 0x52455449u  /* "ITER" */
 
 /*
@@ -25,19 +24,6 @@
 #else
 #define BROKEN_NO_FILTER 0
 #endif
-#ifdef RCUMAP_BROKEN_ITER_NO_FORWARD
-#define BROKEN_NO_FORWARD 1  /* read a frozen bucket instead of following the mark */
-#else
-#define BROKEN_NO_FORWARD 0
-#endif
-
-static inline uint32_t rev32(uint32_t x)
-{
-	x = ((x >> 1) & 0x55555555u) | ((x & 0x55555555u) << 1);
-	x = ((x >> 2) & 0x33333333u) | ((x & 0x33333333u) << 2);
-	x = ((x >> 4) & 0x0f0f0f0fu) | ((x & 0x0f0f0f0fu) << 4);
-	return __builtin_bswap32(x);
-}
 
 /* The record's position in hash order. */
 static inline uint64_t rec_pos(const struct rcumap_rec *r)
@@ -73,41 +59,13 @@ static inline void prefetch_ahead(const struct rcumap_table *t, uint64_t pos)
 		__builtin_prefetch(slot_bucket(load_relaxed(&t->slots[rev32((uint32_t)pb) & t->mask])));
 }
 
-/*
- * The bucket that holds, right now, every live entry whose position lies in
- * [pos, *endp), and *endp itself. Follows forwarding marks; when the newer
- * slot is still unfilled, the frozen older bucket is authoritative for the
- * intersection of both slots' intervals (no update can have reached the
- * newer slot yet). Must run inside a read section.
- */
+/* locate_bucket (internal.h) for position pos, after a prefetch for the steps ahead. */
 static const struct rcumap_bucket *locate_pos(struct rcumap *map, uint64_t pos,
 					      uint64_t *endp)
 {
-	/* Pairs with the release stores of map->cur. */
-	struct rcumap_table *t = load_acquire(&map->cur);
-	const struct rcumap_bucket *frozen = &rcumap_empty;
-	uint64_t frozen_end = POS_END;
-
-	prefetch_ahead(t, pos);
-	for (;;) {
-		unsigned shift = 32 - (unsigned)__builtin_ctzll((unsigned long long)t->mask + 1);
-		uint64_t end = ((pos >> shift) + 1) << shift;
-		/* Pairs with the slot CAS that published the bucket (update, fill, freeze). */
-		uintptr_t s = load_acquire(&t->slots[rev32((uint32_t)pos) & t->mask]);
-
-		if (s == SLOT_UNFILLED) {
-			*endp = end < frozen_end ? end : frozen_end;
-			return frozen;
-		}
-		if (!(s & SLOT_FROZEN) || BROKEN_NO_FORWARD) {
-			*endp = end;
-			return slot_bucket(s);
-		}
-		frozen = slot_bucket(s);
-		frozen_end = end;
-		/* Pairs with the release store of t->next before the first freeze. */
-		t = load_acquire(&t->next);
-	}
+	/* Pairs with the release stores of map->cur; here only to aim the prefetch. */
+	prefetch_ahead(load_acquire(&map->cur), pos);
+	return locate_bucket(map, rev32((uint32_t)pos), endp);
 }
 
 /* ---- debug: was the read section the iterator started in left? ------------ */

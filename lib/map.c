@@ -79,9 +79,9 @@ static void seed_init(uint64_t seed[2])
 	uint64_t k[2] = { (uint64_t)ts.tv_nsec, (uint64_t)getpid() };
 	uint64_t m[3] = { (uint64_t)ts.tv_sec, (uint64_t)(uintptr_t)seed,
 			  (uint64_t)(uintptr_t)&ts };
-	seed[0] = rcumap__siphash(k, m, sizeof(m), 2, 4);
+	seed[0] = siphash_inline(k, m, sizeof(m), 2, 4);
 	k[0] ^= seed[0];
-	seed[1] = rcumap__siphash(k, m, sizeof(m), 2, 4);
+	seed[1] = siphash_inline(k, m, sizeof(m), 2, 4);
 }
 
 size_t rcumap__slots_round(const struct rcumap *map, size_t slots)
@@ -191,29 +191,6 @@ static inline int key_ok(const void *key, size_t len)
 	return (key || !len) && len <= RCUMAP_KEY_MAX;
 }
 
-/*
- * The bucket holding the probe's key, for reading: follows forwarding marks,
- * and reads a frozen bucket when the newer slot is not filled yet (then no
- * update of that slot can have happened in the newer generation).
- */
-static inline const struct rcumap_bucket *locate_read(struct rcumap *map, uint32_t h)
-{
-	/* Pairs with the release stores of map->cur in create/migration. */
-	struct rcumap_table *t = load_acquire(&map->cur);
-	const struct rcumap_bucket *frozen = &rcumap_empty;
-
-	for (;;) {
-		/* Pairs with the slot CAS that published the bucket (update, fill, freeze). */
-		uintptr_t s = load_acquire(&t->slots[h & t->mask]);
-
-		if (likely(!(s & SLOT_FROZEN)))
-			return s == SLOT_UNFILLED ? frozen : slot_bucket(s);
-		frozen = slot_bucket(s);
-		/* Pairs with the release store of t->next before the first freeze. */
-		t = load_acquire(&t->next);
-	}
-}
-
 void *rcumap_get(struct rcumap *map, const void *key, size_t len)
 {
 	struct rcumap_probe p;
@@ -227,7 +204,7 @@ void *rcumap_get(struct rcumap *map, const void *key, size_t len)
 		debug_fail("rcumap_get called outside a read section");
 #endif
 	probe_init(&p, rcumap__hash(map, key, len), key, len);
-	b = locate_read(map, (uint32_t)p.tag);
+	b = locate_bucket(map, (uint32_t)p.tag, NULL);
 	i = bucket_find(b, &p);
 	return i < 0 ? NULL : b->rec[i].value;
 }
