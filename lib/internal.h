@@ -31,6 +31,7 @@
 #include "rcumap.h"
 #include "atomics.h"
 #include "siphash.h"
+#include "torture.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -226,8 +227,14 @@ static inline const struct rcumap_bucket *locate_bucket(struct rcumap *map, uint
 	uint64_t frozen_end = POS_END, end = POS_END;
 
 	for (;;) {
+		uintptr_t s;
+
+		TORTURE_SEEN(t, RCUMAP_KIND_TABLE);
+		TORTURE_POINT(RCUMAP_TP_READ);
 		/* Pairs with the slot CAS that published the bucket (update, fill, freeze). */
-		uintptr_t s = load_acquire(&t->slots[h & t->mask]);
+		s = load_acquire(&t->slots[h & t->mask]);
+		if (s != SLOT_UNFILLED && slot_bucket(s) != &rcumap_empty)
+			TORTURE_SEEN(slot_bucket(s), RCUMAP_KIND_BUCKET);
 
 		if (endp) {
 			unsigned shift = 32 - (unsigned)__builtin_ctzll((unsigned long long)t->mask + 1);

@@ -137,6 +137,7 @@ int rcumap_create(const struct rcumap_config *config, struct rcumap **out)
 		rcumap__free(map, raw, raw_size, RCUMAP_KIND_MAP);
 		return -ENOMEM;
 	}
+	TORTURE_PUBLISH(map->cur, RCUMAP_KIND_TABLE);
 	*out = map;
 	return 0;
 }
@@ -179,6 +180,8 @@ int rcumap_destroy(struct rcumap *map)
 	/* Callbacks still queued refer to the map: let them run first. */
 	rcumap__iter_debug_stop(map);
 	map->flavor->barrier();
+	/* Every callback before the barrier ended with tsan_release(map). */
+	tsan_acquire(map);
 	pthread_mutex_destroy(&map->resize_lock);
 	rcumap__free(map, map->raw, map->raw_size, RCUMAP_KIND_MAP);
 	return 0;
@@ -287,6 +290,42 @@ static int make_rec(struct rcumap *map, struct rcumap_rec *r, int *built,
 }
 
 /*
+ * Negative controls (lib/torture.h): STALE_GEN makes locate_write hand out
+ * a frozen slot of the old generation, as if no migration had begun;
+ * NONATOMIC_CAS publishes with a load, a compare and a plain store.
+ */
+#ifdef RCUMAP_BROKEN_STALE_GEN
+#define BROKEN_STALE_GEN 1
+#else
+#define BROKEN_STALE_GEN 0
+#endif
+
+#ifdef RCUMAP_BROKEN_NONATOMIC_CAS
+static int broken_cas(uintptr_t *slot, uintptr_t *expected, uintptr_t desired)
+{
+	/* Acquire as the real CAS; the gap before the store is the bug. */
+	uintptr_t cur = load_acquire(slot);
+
+	if (cur != *expected) {
+		*expected = cur;
+		return 0;
+	}
+	TORTURE_POINT(RCUMAP_TP_PUBLISH);
+	/* Release as the real CAS, but not atomic with the load above. */
+	store_release(slot, desired);
+	return 1;
+}
+#define publish_cas broken_cas
+#else
+/*
+ * Publish a new bucket: release orders its contents before the pointer;
+ * pairs with the acquire slot loads of readers and writers. Acquire on
+ * failure pairs with the publisher of the value we then retry on.
+ */
+#define publish_cas(slot, expected, desired) cas_acq_rel(slot, expected, desired)
+#endif
+
+/*
  * The slot of the probe's key in the newest generation reachable from *tp,
  * ready for a CAS: never frozen, never unfilled. Fills the newer slot first
  * when the key's slot is frozen, so the update lands after the migration.
@@ -303,7 +342,10 @@ static int locate_write(struct rcumap *map, struct rcumap_table **tp, uint32_t h
 		struct rcumap_table *nt;
 		int r;
 
-		if (likely(!(s & SLOT_FROZEN))) {
+		TORTURE_SEEN(t, RCUMAP_KIND_TABLE);
+		if (slot_bucket(s) != &rcumap_empty)
+			TORTURE_SEEN(slot_bucket(s), RCUMAP_KIND_BUCKET);
+		if (likely(!(s & SLOT_FROZEN)) || BROKEN_STALE_GEN) {
 			*tp = t;
 			*slotp = slot;
 			*sp = s;
@@ -375,6 +417,19 @@ static int decide(struct rcumap *map, enum op op, const struct rcumap_bucket *b,
 	return 0;
 }
 
+/* Torture builds: report what a winning CAS made reachable. */
+static inline void torture_published(const struct change *c, const struct rcumap_rec *rec,
+				     enum op op, void *value)
+{
+	(void)c, (void)rec, (void)op, (void)value;
+	if (c->nb != &rcumap_empty)
+		TORTURE_PUBLISH(c->nb, RCUMAP_KIND_BUCKET);
+	if (c->delta > 0 && rec_len(rec) > KEY_INLINE)
+		TORTURE_PUBLISH(rec->key.ext, RCUMAP_KIND_ENTRY);
+	if (c->delta >= 0 && op != OP_DELETE && op != OP_DELETE_IF)
+		TORTURE_PUBLISH(value, RCUMAP_TORTURE_KIND_VALUE);
+}
+
 static int update(struct rcumap *map, enum op op, const void *key, size_t len,
 		  void *value, void *expected, void **result)
 {
@@ -400,15 +455,23 @@ static int update(struct rcumap *map, enum op op, const void *key, size_t len,
 			ret = -ENOMEM;
 			break;
 		}
-		/*
-		 * Publish the new bucket: release orders its contents before the
-		 * pointer; pairs with the acquire slot loads of readers and
-		 * writers. Acquire on failure pairs with the publisher of the
-		 * value we then retry on.
-		 */
-		if (cas_acq_rel(slot, &s, (uintptr_t)c.nb)) {
+#ifdef RCUMAP_BROKEN_RETIRE_EARLY
+		if (b != &rcumap_empty)
+			rcumap__retire_bucket(map, b, c.dead);
+#endif
+		TORTURE_POINT(RCUMAP_TP_PUBLISH);
+		/* Ordering: see publish_cas above (cas_acq_rel). */
+		if (publish_cas(slot, &s, (uintptr_t)c.nb)) {
+			torture_published(&c, &rec, op, value);
+			TORTURE_POINT(RCUMAP_TP_UNLINK);
+#ifndef RCUMAP_BROKEN_RETIRE_EARLY
 			if (b != &rcumap_empty)
 				rcumap__retire_bucket(map, b, c.dead);
+#endif
+#ifdef RCUMAP_BROKEN_DOUBLE_RETIRE
+			if ((c.dead & DEAD_KIND_MASK) == DEAD_VALUE && ++tls_ops % 64 == 0)
+				rcumap__retire_bucket(map, b, c.dead);
+#endif
 			if (c.delta)
 				count_add(map, c.delta);
 			if (op == OP_GET_OR_INSERT)
@@ -545,5 +608,7 @@ int rcumap_barrier(struct rcumap *map)
 	if (!map->qsbr && map->flavor->read_ongoing())
 		return -EDEADLK;
 	map->flavor->barrier();
+	/* Every callback before the barrier ended with tsan_release(map). */
+	tsan_acquire(map);
 	return 0;
 }

@@ -46,11 +46,17 @@ static void dead_entries(const struct rcumap_bucket *b, uint64_t *n, uint64_t *b
 static void bucket_reclaim(struct rcu_head *rh)
 {
 	struct rcumap_bucket *b = container_of(rh, struct rcumap_bucket, rh);
-	struct rcumap *map = b->map;
-	struct rcumap_stripe *st = rcumap__stripe(map);
-	uint32_t kind = b->dead & DEAD_KIND_MASK, idx = b->dead & DEAD_IDX_MASK;
+	struct rcumap *map;
+	struct rcumap_stripe *st;
+	uint32_t kind, idx;
 	uint64_t n, bytes;
 
+	/* Pairs with tsan_release in rcumap__retire_bucket. */
+	tsan_acquire(rh);
+	map = b->map;
+	st = rcumap__stripe(map);
+	kind = b->dead & DEAD_KIND_MASK;
+	idx = b->dead & DEAD_IDX_MASK;
 	dead_entries(b, &n, &bytes);
 	if (kind == DEAD_VALUE && map->free_value)
 		map->free_value(b->rec[idx].value, map->free_value_arg);
@@ -62,7 +68,39 @@ static void bucket_reclaim(struct rcu_head *rh)
 	count_kind(st->reclaimed, st->reclaimed_bytes, RCUMAP_KIND_ENTRY, n, bytes);
 	count_kind(st->reclaimed, st->reclaimed_bytes, RCUMAP_KIND_BUCKET, 1,
 		   rcumap__bucket_size(b->n));
+#ifdef RCUMAP_BROKEN_SKIP_FREE
+	static unsigned skipped;  /* one callback thread: no race */
+
+	if (++skipped % 256 == 0)
+		goto out;  /* negative control: counted as reclaimed, never freed */
+#endif
 	rcumap__bucket_free(map, b);
+#ifdef RCUMAP_BROKEN_SKIP_FREE
+out:
+#endif
+	/* Pairs with tsan_acquire(map) after the barrier in rcumap_barrier and destroy. */
+	tsan_release(map);
+}
+
+/* Torture builds: report the objects a retired bucket takes with it. */
+static void torture_retire_bucket(const struct rcumap_bucket *b)
+{
+#ifdef RCUMAP_TORTURE
+	uint32_t kind = b->dead & DEAD_KIND_MASK, lo = b->dead & DEAD_IDX_MASK, hi = lo + 1;
+
+	if (kind == DEAD_ALL) {
+		lo = 0;
+		hi = b->n;
+	}
+	for (uint32_t i = lo; kind != DEAD_NONE && i < hi; i++) {
+		TORTURE_RETIRE(b->rec[i].value, RCUMAP_TORTURE_KIND_VALUE);
+		if (kind != DEAD_VALUE && rcumap__key_bytes(&b->rec[i]))
+			TORTURE_RETIRE(b->rec[i].key.ext, RCUMAP_KIND_ENTRY);
+	}
+	TORTURE_RETIRE(b, RCUMAP_KIND_BUCKET);
+#else
+	(void)b;
+#endif
 }
 
 /*
@@ -81,6 +119,13 @@ void rcumap__retire_bucket(struct rcumap *map, struct rcumap_bucket *b, uint32_t
 	count_kind(st->retired, st->retired_bytes, RCUMAP_KIND_ENTRY, n, bytes);
 	count_kind(st->retired, st->retired_bytes, RCUMAP_KIND_BUCKET, 1,
 		   rcumap__bucket_size(b->n));
+	torture_retire_bucket(b);
+#ifdef RCUMAP_BROKEN_FREE_NO_GP
+	bucket_reclaim(&b->rh);  /* negative control: no grace period */
+	return;
+#endif
+	/* Pairs with tsan_acquire in bucket_reclaim. */
+	tsan_release(&b->rh);
 	map->flavor->update_call_rcu(&b->rh, bucket_reclaim);
 }
 
@@ -93,9 +138,14 @@ static size_t table_bytes(const struct rcumap_table *t)
 static void table_reclaim(struct rcu_head *rh)
 {
 	struct rcumap_table *t = container_of(rh, struct rcumap_table, rh);
-	struct rcumap *map = t->map;
-	struct rcumap_stripe *st = rcumap__stripe(map);
+	struct rcumap *map;
+	struct rcumap_stripe *st;
 	uint64_t nb = 0, bytes = 0;
+
+	/* Pairs with tsan_release in rcumap__retire_table. */
+	tsan_acquire(rh);
+	map = t->map;
+	st = rcumap__stripe(map);
 
 	for (size_t i = 0; i <= t->mask; i++) {
 		struct rcumap_bucket *b = slot_bucket(t->slots[i]);
@@ -114,6 +164,8 @@ static void table_reclaim(struct rcu_head *rh)
 	 * load of map->retiring before a new migration starts.
 	 */
 	sub_release(&map->retiring, 1);
+	/* Pairs with tsan_acquire(map) after the barrier in rcumap_barrier and destroy. */
+	tsan_release(map);
 }
 
 /*
@@ -132,12 +184,16 @@ void rcumap__retire_table(struct rcumap *map, struct rcumap_table *t)
 		if (b != &rcumap_empty) {
 			nb++;
 			bytes += rcumap__bucket_size(b->n);
+			TORTURE_RETIRE(b, RCUMAP_KIND_BUCKET);
 		}
 	}
 	count_kind(st->retired, st->retired_bytes, RCUMAP_KIND_BUCKET, nb, bytes);
 	count_kind(st->retired, st->retired_bytes, RCUMAP_KIND_TABLE, 1, table_bytes(t));
+	TORTURE_RETIRE(t, RCUMAP_KIND_TABLE);
 	t->map = map;
 	/* Closes the resize gate until table_reclaim runs; ordered by call_rcu. */
 	add_relaxed(&map->retiring, 1);
+	/* Pairs with tsan_acquire in table_reclaim. */
+	tsan_release(&t->rh);
 	map->flavor->update_call_rcu(&t->rh, table_reclaim);
 }

@@ -109,10 +109,16 @@ int rcumap__fill_dest(struct rcumap *map, struct rcumap_table *t,
 	for (k = 0; k < count; k++) {
 		const struct rcumap_bucket *b = freeze(t, first + k * step);
 
+		if (b != &rcumap_empty)
+			TORTURE_SEEN(b, RCUMAP_KIND_BUCKET);
 		for (uint32_t i = 0; i < b->n; i++)
 			n += (rec_hash(&b->rec[i]) & nt->mask) == d;
 	}
 	nb = n ? rcumap__bucket_alloc(map, n) : &rcumap_empty;
+#ifdef RCUMAP_BROKEN_FILL_ENOMEM
+	if (!nb)
+		nb = &rcumap_empty;  /* negative control: loses the slot's entries */
+#endif
 	if (!nb)
 		return -ENOMEM;  /* sources stay frozen: readers use them, contents unchanged */
 	for (k = 0; k < count && n; k++) {
@@ -123,12 +129,15 @@ int rcumap__fill_dest(struct rcumap *map, struct rcumap_table *t,
 			if ((rec_hash(&b->rec[i]) & nt->mask) == d)
 				nb->rec[j++] = b->rec[i];
 	}
+	TORTURE_POINT(RCUMAP_TP_MIGRATE);
 	/*
 	 * Publish the filled slot: release orders the bucket contents before
 	 * it; pairs with the acquire slot loads of readers and writers in nt.
 	 */
 	if (!cas_acq_rel(&nt->slots[d], &expected, (uintptr_t)nb))
 		rcumap__bucket_free(map, nb);  /* another helper filled it first */
+	else if (nb != &rcumap_empty)
+		TORTURE_PUBLISH(nb, RCUMAP_KIND_BUCKET);
 	return 0;
 }
 
@@ -159,13 +168,16 @@ int rcumap__migrate_locked(struct rcumap *map)
 		add_relaxed(&map->grows, 1);    /* statistics only */
 	else
 		add_relaxed(&map->shrinks, 1);  /* statistics only */
+	TORTURE_POINT(RCUMAP_TP_SWITCH);
 	/*
 	 * Switch generations: every slot of nt is filled, and release orders
 	 * those fills before the switch; pairs with the acquire loads of
 	 * map->cur, so no one starting from cur meets an unfilled slot.
 	 */
 	store_release(&map->cur, nt);
+#ifndef RCUMAP_BROKEN_TABLE_EARLY
 	rcumap__retire_table(map, t);
+#endif
 	return 0;
 }
 
@@ -201,6 +213,10 @@ static int start_locked(struct rcumap *map, size_t want)
 	 * acquire loads of t->next that follow a forwarding mark.
 	 */
 	store_release(&t->next, nt);
+	TORTURE_PUBLISH(nt, RCUMAP_KIND_TABLE);
+#ifdef RCUMAP_BROKEN_TABLE_EARLY
+	rcumap__retire_table(map, t);  /* negative control: still current */
+#endif
 	return rcumap__migrate_locked(map);
 }
 
