@@ -156,6 +156,14 @@ struct rcumap {
 	pthread_mutex_t resize_lock;
 	unsigned retiring;           /* generations retired, not yet reclaimed */
 	uint64_t grows, shrinks;     /* written under resize_lock */
+	/*
+	 * The current generation's size and number, and whether a migration
+	 * is pending, for rcumap_stats: it runs outside read sections, so it
+	 * must not dereference cur. Written under resize_lock.
+	 */
+	size_t cur_slots;
+	uint64_t cur_gen;
+	int migrating;
 
 	/* Debug builds: read-section tickets of iterators (iter.c). */
 	struct rcu_head dbg_rh;

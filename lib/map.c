@@ -138,6 +138,7 @@ int rcumap_create(const struct rcumap_config *config, struct rcumap **out)
 		return -ENOMEM;
 	}
 	TORTURE_PUBLISH(map->cur, RCUMAP_KIND_TABLE);
+	map->cur_slots = min_slots;
 	*out = map;
 	return 0;
 }
@@ -573,20 +574,24 @@ size_t rcumap_count(const struct rcumap *map)
 
 int rcumap_stats(const struct rcumap *map, struct rcumap_stats *out)
 {
-	struct rcumap_table *t;
-
 	if (!map || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	/* Pairs with the release stores of map->cur. */
-	t = load_acquire(&map->cur);
 	out->entries = rcumap_count(map);
-	out->slots = t->mask + 1;
-	out->generation = t->gen;
-	/* Statistics: each counter is read atomically, none orders anything. */
+	/*
+	 * Statistics: each counter is read atomically, none orders anything.
+	 * No read section here, so no table is dereferenced: the size and
+	 * generation are copies kept in the map.
+	 */
+	out->slots = load_relaxed(&map->cur_slots);
+	/* Statistics only, as above. */
+	out->generation = load_relaxed(&map->cur_gen);
+	/* Statistics only, as above. */
 	out->grows = load_relaxed(&map->grows);
+	/* Statistics only, as above. */
 	out->shrinks = load_relaxed(&map->shrinks);
-	out->resizing = load_relaxed(&t->next) != NULL;
+	/* Statistics only, as above. */
+	out->resizing = load_relaxed(&map->migrating);
 	for (int i = 0; i < NSTRIPES; i++) {
 		const struct rcumap_stripe *st = &map->stripe[i];
 

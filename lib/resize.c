@@ -150,11 +150,15 @@ int rcumap__migrate_locked(struct rcumap *map)
 {
 	/* cur and next only change under resize_lock, which we hold. */
 	struct rcumap_table *t = load_relaxed(&map->cur);
-	struct rcumap_table *nt = load_relaxed(&t->next);
+	struct rcumap_table *nt;
 	size_t d;
 
+	TORTURE_SEEN(t, RCUMAP_KIND_TABLE);
+	/* Only changes under resize_lock, which we hold. */
+	nt = load_relaxed(&t->next);
 	if (!nt)
 		return 0;
+	TORTURE_SEEN(nt, RCUMAP_KIND_TABLE);
 	for (d = t->migrate_pos; d <= nt->mask; d++) {
 		int r = rcumap__fill_dest(map, t, nt, d);
 
@@ -175,6 +179,12 @@ int rcumap__migrate_locked(struct rcumap *map)
 	 * map->cur, so no one starting from cur meets an unfilled slot.
 	 */
 	store_release(&map->cur, nt);
+	/* Statistics for rcumap_stats; order nothing. */
+	store_relaxed(&map->cur_slots, nt->mask + 1);
+	/* Statistics only, as above. */
+	store_relaxed(&map->cur_gen, nt->gen);
+	/* Statistics only, as above. */
+	store_relaxed(&map->migrating, 0);
 #ifndef RCUMAP_BROKEN_TABLE_EARLY
 	rcumap__retire_table(map, t);
 #endif
@@ -190,9 +200,11 @@ static int start_locked(struct rcumap *map, size_t want)
 {
 	/* Only changes under resize_lock, which we hold. */
 	struct rcumap_table *t = load_relaxed(&map->cur);
-	size_t size = t->mask + 1;
+	size_t size;
 	struct rcumap_table *nt;
 
+	TORTURE_SEEN(t, RCUMAP_KIND_TABLE);
+	size = t->mask + 1;
 	if (!want)
 		want = policy_target(map, size, rcumap_count(map));
 	if (want == size)
@@ -213,6 +225,8 @@ static int start_locked(struct rcumap *map, size_t want)
 	 * acquire loads of t->next that follow a forwarding mark.
 	 */
 	store_release(&t->next, nt);
+	/* Statistics for rcumap_stats; orders nothing. */
+	store_relaxed(&map->migrating, 1);
 	TORTURE_PUBLISH(nt, RCUMAP_KIND_TABLE);
 #ifdef RCUMAP_BROKEN_TABLE_EARLY
 	rcumap__retire_table(map, t);  /* negative control: still current */
@@ -229,8 +243,10 @@ void rcumap__maybe_resize(struct rcumap *map)
 {
 	/* Pairs with the release store of map->cur. */
 	struct rcumap_table *t = load_acquire(&map->cur);
-	size_t size = t->mask + 1;
+	size_t size;
 
+	TORTURE_SEEN(t, RCUMAP_KIND_TABLE);
+	size = t->mask + 1;
 	/* A hint only; re-read under the lock. */
 	if (!load_relaxed(&t->next) &&
 	    (policy_target(map, size, rcumap_count(map)) == size ||
@@ -289,6 +305,7 @@ int rcumap_clear(struct rcumap *map)
 		goto out;
 	/* Under the lock: no migration can start, so no slot gets frozen. */
 	t = load_relaxed(&map->cur);
+	TORTURE_SEEN(t, RCUMAP_KIND_TABLE);
 	for (size_t i = 0; i <= t->mask; i++) {
 		/* Pairs with the slot CAS that published the bucket. */
 		uintptr_t s = load_acquire(&t->slots[i]);
