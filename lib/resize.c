@@ -116,8 +116,10 @@ int rcumap__fill_dest(struct rcumap *map, struct rcumap_table *t,
 	}
 	nb = n ? rcumap__bucket_alloc(map, n) : &rcumap_empty;
 #ifdef RCUMAP_BROKEN_FILL_ENOMEM
-	if (!nb)
+	if (!nb) {
 		nb = &rcumap_empty;  /* negative control: loses the slot's entries */
+		n = 0;
+	}
 #endif
 	if (!nb)
 		return -ENOMEM;  /* sources stay frozen: readers use them, contents unchanged */
