@@ -331,8 +331,9 @@ int rcumap_barrier(struct rcumap *map);
  *
  * Return: 0 (also when the table already has that size); -EBUSY if another
  * thread is driving a migration, or the generation before the current one has
- * not been reclaimed yet (call rcumap_barrier, then retry; a pending
- * migration left by an earlier -ENOMEM is finished first); -EINVAL (also
+ * not been reclaimed yet (call rcumap_barrier, then retry), or a pending
+ * migration left by an earlier -ENOMEM was finished first and the table
+ * still differs from the size asked for (with 0, the policy's); -EINVAL (also
  * for slots above RCUMAP_SLOTS_MAX); -ENOMEM (the migration stays
  * pending; the contents are unchanged and a later update resumes it).
  * Context: registered thread, inside or outside a read section. Never waits

@@ -282,9 +282,17 @@ int rcumap_resize(struct rcumap *map, size_t slots)
 	if (load_relaxed(&load_relaxed(&map->cur)->next)) {
 		/* Finish the pending migration first; ours then waits for the gate. */
 		r = rcumap__migrate_locked(map);
-		/* Under the lock: stable. */
-		if (r == 0 && want && load_relaxed(&map->cur)->mask + 1 != want)
-			r = -EBUSY;
+		/*
+		 * Under the lock: stable. The size asked for (or the policy's,
+		 * for 0) is not reached yet: the gate is closed behind the
+		 * migration just finished, so say so.
+		 */
+		if (r == 0) {
+			size_t size = load_relaxed(&map->cur)->mask + 1;
+
+			if (size != (want ? want : policy_target(map, size, rcumap_count(map))))
+				r = -EBUSY;
+		}
 	} else {
 		r = start_locked(map, want);
 	}
