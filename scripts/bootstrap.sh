@@ -4,7 +4,7 @@
 #
 # 1. Installs the packages that are missing (apt-get; sudo only when not root).
 # 2. autoreconf -fi, ./configure, make -j2.
-# 3. Runs the main job: make demo.
+# 3. Runs the main job: the torture quick tier (make torture).
 #
 # Run it from the top of the source tree: ./scripts/bootstrap.sh
 # Extra ./configure arguments: RCUMAP_CONFIGURE_FLAGS='--enable-Werror' ./scripts/bootstrap.sh
@@ -70,7 +70,7 @@ say "make -j2"
 make -j2
 
 # --- 3. main job ------------------------------------------------------------
-say "make demo"
-make demo
+say "make torture (the main job: the torture suite's quick tier)"
+make torture
 
 say "done; next: make check"
