@@ -14,6 +14,7 @@ static inline const char *errname(int rc)
 {
 	switch (rc) {
 	case 0: return "0";
+	case 1: return "1";
 	case -EINVAL: return "-EINVAL";
 	case -ENOMEM: return "-ENOMEM";
 	case -EEXIST: return "-EEXIST";

@@ -151,6 +151,12 @@
 /* By path, so that the build needs no -Itests: counting allocator, mix64, fnv1a64. */
 #include "../tests/harness.h"
 
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* testutil.h's assertions report through cmocka's fail_msg; here through fail. */
+#define fail_msg(...) fail(__VA_ARGS__)
+#include "../tests/testutil.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -323,30 +329,11 @@ static void fuzz_exit(void)
 #endif
 }
 
-static const char *errname(int rc)
-{
-	switch (rc) {
-	case 0: return "0";
-	case 1: return "1";
-	case -EINVAL: return "-EINVAL";
-	case -ENOMEM: return "-ENOMEM";
-	case -EEXIST: return "-EEXIST";
-	case -ENOENT: return "-ENOENT";
-	case -EAGAIN: return "-EAGAIN";
-	case -EBUSY: return "-EBUSY";
-	case -EDEADLK: return "-EDEADLK";
-	case -EUCLEAN: return "-EUCLEAN";
-	default: return "?";
-	}
-}
-
 /*
  * The one failure report: input, operation, the traversals it ran in, then
  * the message. May run on liburcu's worker (free_value, free), hence the
  * atomics for the operation.
  */
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
 static void fail(const char *fmt, ...)
 {
 	char msg[768], ctx[256] = "";
