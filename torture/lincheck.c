@@ -824,9 +824,8 @@ int lincheck_count_bounds(const struct lincheck_op *ops, size_t n,
 		bool any_before;
 		unsigned before;    /* effects of before-writes that may be last */
 		unsigned overlap;   /* effects of overlapping writes */
-		uint64_t inc, dec;  /* overlapping writes that add / remove the key */
 	} *pk;
-	int64_t rlo = 0;
+	uint64_t ov = 0;            /* overlapping presence writes, all keys */
 	int err = check_args(ops, n, opt);
 
 	if (err)
@@ -848,10 +847,7 @@ int lincheck_count_bounds(const struct lincheck_op *ops, size_t n,
 			k->any_before = true;
 		} else if (ops[i].call <= t1) {
 			k->overlap |= w;
-			if (w == MAY_PRESENT)
-				k->inc++;
-			else
-				k->dec++;
+			ov++;
 		}
 	}
 	/* A before-write may be last unless a before-write is called after it
@@ -873,10 +869,9 @@ int lincheck_count_bounds(const struct lincheck_op *ops, size_t n,
 		lin = k->before | k->overlap;
 		out->lo += lin == MAY_PRESENT;
 		out->hi += lin != MAY_ABSENT;
-		rlo += (k->before == MAY_PRESENT) - (int64_t)k->dec;
-		out->hi_relaxed += !!(k->before & MAY_PRESENT) + k->inc;
 	}
-	out->lo_relaxed = rlo > 0 ? (uint64_t)rlo : 0;
+	out->lo_relaxed = out->lo > ov ? out->lo - ov : 0;
+	out->hi_relaxed = out->hi + ov;
 	free(pk);
 	return 0;
 }

@@ -244,14 +244,21 @@ int lincheck_iteration_ops(const struct lincheck_seen *seen, size_t nseen,
  *
  * lo_relaxed, hi_relaxed: rcumap_count's own contract (docs/design.md, E.1,
  * I7), which is weaker than linearizable: it sums per-stripe counters one
- * by one, and each presence write changes one stripe by +1 (insert; PUT only
- * when it created the key) or -1 (delete) once, inside its interval. So the
- * count sees every change of a before-write, none of an after-write, and
- * any subset of the overlapping ones, each of its own key. Per key that
- * gives from (least possible presence before t0) - (overlapping deletes) to
- * (greatest) + (overlapping inserts and puts); lo_relaxed is the sum of the
- * lows clamped at 0 (rcumap_count clamps), hi_relaxed the sum of the highs.
- * Check rcumap_count against these; [lo, hi] is for a linearizable count.
+ * by one, and each presence write moves one stripe by its effect on the
+ * key's presence (+1, -1 or 0), once, at some instant inside its interval
+ * that need not be its linearization point. Take the instant the count
+ * reads the stripe of key k: the writes of k applied to the stripe by then
+ * and the writes of k linearized by then both hold every write that
+ * returned before t0 and none called after t1, so they differ only in
+ * overlapping writes, each changing the sum by at most one. The linearized
+ * ones sum to k's presence at an instant inside [t0, t1]. So the count lies
+ * in [lo - ov, hi + ov], ov being the number of overlapping presence
+ * writes; lo_relaxed clamps at 0 as rcumap_count does. (Bounds that assume
+ * an overlapping write is never linearized before one that returned before
+ * t0 are unsound: an insert still in progress can be linearized before a
+ * delete that has already returned, and a count can see the delete's -1
+ * without the insert's +1.) Check rcumap_count against these; [lo, hi] is
+ * for a linearizable count.
  * Both pairs contain the exact count when nothing overlaps.
  */
 struct lincheck_count_bounds {
