@@ -187,10 +187,18 @@ void rcumap__free(struct rcumap *map, void *p, size_t size, enum rcumap_kind kin
 struct rcumap_stripe *rcumap__stripe(struct rcumap *map) RCUMAP_INTERNAL;
 long rcumap__count_sum(const struct rcumap *map) RCUMAP_INTERNAL;
 
+/*
+ * The default hash, out of line: inlined, its many live values would make
+ * every caller (rcumap_get above all) save and restore every callee-saved
+ * register on every call, whichever hash the map uses.
+ */
+uint64_t rcumap__siphash(const struct rcumap *map, const void *key, size_t len)
+	RCUMAP_INTERNAL;
+
 static inline uint32_t rcumap__hash(const struct rcumap *map, const void *key, size_t len)
 {
 	uint64_t h = map->hash ? map->hash(key, len, map->hash_arg)
-			       : siphash_inline(map->seed, key, len, 1, 3);
+			       : rcumap__siphash(map, key, len);
 	return (uint32_t)(h ^ (h >> 32));
 }
 

@@ -190,27 +190,66 @@ int rcumap_destroy(struct rcumap *map)
 
 /* ---- lookup ----------------------------------------------------------------- */
 
+__attribute__((noinline)) uint64_t rcumap__siphash(const struct rcumap *map, const void *key,
+						  size_t len)
+{
+	return siphash_inline(map->seed, key, len, 1, 3);
+}
+
 static inline int key_ok(const void *key, size_t len)
 {
 	return (key || !len) && len <= RCUMAP_KEY_MAX;
 }
 
-void *rcumap_get(struct rcumap *map, const void *key, size_t len)
+/* Lookup of a key longer than KEY_INLINE: its records hold a copy to compare. */
+static __attribute__((noinline)) void *get_long(struct rcumap *map, uint32_t hash,
+						  const void *key, size_t len)
 {
 	struct rcumap_probe p;
 	const struct rcumap_bucket *b;
 	long i;
 
-	if (unlikely(!map || !key_ok(key, len)))
+	probe_init(&p, hash, key, len);
+	b = locate_bucket(map, hash, NULL);
+	i = bucket_find(b, &p);
+	return i < 0 ? NULL : b->rec[i].value;
+}
+
+/*
+ * The short-key path is written out: the probe words stay in registers and
+ * nothing but the hash call needs saved registers.
+ */
+void *rcumap_get(struct rcumap *map, const void *key, size_t len)
+{
+	const struct rcumap_bucket *b;
+	uint64_t tag, w0, w1 = 0;
+	uint32_t hash, n;
+
+	if (unlikely(!map || (!key && len) || len > RCUMAP_KEY_MAX))
 		return NULL;
 #ifdef RCUMAP_DEBUG
 	if (!map->flavor->read_ongoing())
 		debug_fail("rcumap_get called outside a read section");
 #endif
-	probe_init(&p, rcumap__hash(map, key, len), key, len);
-	b = locate_bucket(map, (uint32_t)p.tag, NULL);
-	i = bucket_find(b, &p);
-	return i < 0 ? NULL : b->rec[i].value;
+	hash = rcumap__hash(map, key, len);
+	if (unlikely(len > KEY_INLINE))
+		return get_long(map, hash, key, len);
+	if (len > 8) {
+		memcpy(&w0, key, 8);
+		w1 = load_partial((const unsigned char *)key + 8, len - 8);
+	} else {
+		w0 = load_partial(key, len);
+	}
+	tag = (uint64_t)hash | ((uint64_t)len << 32);
+	b = locate_bucket(map, hash, NULL);
+	n = b->n;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct rcumap_rec *r = &b->rec[i];
+
+		if (r->tag == tag && r->key.w[0] == w0 && r->key.w[1] == w1)
+			return r->value;
+	}
+	return NULL;
 }
 
 /* ---- updates ----------------------------------------------------------------- */
