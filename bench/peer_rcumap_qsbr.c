@@ -1,0 +1,3 @@
+/* peer_rcumap_qsbr.c: the rcumap peers in the qsbr flavor (one source, two flavors). */
+#define PEER_QSBR 1
+#include "peer_rcumap.c"
