@@ -22,9 +22,11 @@ die() {
 	exit 1
 }
 
-# build-essential brings gcc, make and the C library headers.
+# build-essential brings gcc, g++, make and the C library headers. The last
+# line is for make bench's peers and plots (docs/benchmarks.md).
 packages="build-essential autoconf automake libtool autoconf-archive pkgconf
-liburcu-dev libcmocka-dev valgrind"
+liburcu-dev libcmocka-dev valgrind
+libck-dev libtbb-dev golang-go gnuplot-nox"
 
 # --- 1. packages ----------------------------------------------------------
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then

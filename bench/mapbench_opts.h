@@ -1,0 +1,562 @@
+/* mapbench_opts.h: mapbench's command line: options, presets, parsing, the reproduce line. */
+#ifndef RCUMAP_BENCH_MAPBENCH_OPTS_H
+#define RCUMAP_BENCH_MAPBENCH_OPTS_H
+
+/*
+ * Included once, by mapbench.c only (its functions are static). Every
+ * numeric option goes through util.h's parse_u64 with an explicit range;
+ * bad input prints the reason and the usage on stderr and exits 2, -h
+ * prints the usage on stdout and exits 0.
+ */
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "peer.h"
+#include "util.h"
+
+#define MB_LIST_MAX 16		/* values in one comma list */
+#define MB_PEERS_MAX 64
+#define MB_THREADS_MAX 256
+/* A fill gives each of up to MB_THREADS_MAX threads at least one key. */
+#define MB_KEYS_MIN ((uint64_t)MB_THREADS_MAX)
+/* 2^28: 2n stays far below BENCH_ZIPF_SPREAD, and 2^28 keys of every peer
+ * alive at once is already more than this kind of machine holds. */
+#define MB_KEYS_MAX (UINT64_C(1) << 28)
+#define MB_ROUNDS_MAX 1000
+#define MB_BATCH_MAX 65536
+#define MB_MS_MIN 10		/* shortest timed phase: a few scheduler ticks */
+#define MB_MS_MAX 3600000	/* one hour */
+
+enum mb_experiment {
+	MB_THROUGHPUT = 0,
+	MB_FILL,
+	MB_MEMORY,
+	MB_LATENCY,
+	MB_RECLAIM,
+	MB_EXPERIMENTS
+};
+
+static const char *const mb_experiment_names[MB_EXPERIMENTS] = {
+	"throughput", "fill", "memory", "latency", "reclaim",
+};
+
+static const char *const mb_dist_names[] = { "uniform", "zipf" };	/* by enum bench_dist */
+
+struct mb_list {
+	unsigned n;
+	uint64_t v[MB_LIST_MAX];
+};
+
+struct mb_opts {
+	const char *preset;		/* "quick" or "full": where the defaults came from */
+	struct mb_list keys;		/* mixed-run key counts */
+	struct mb_list mixes;		/* get percentages */
+	struct mb_list dists;		/* enum bench_dist values */
+	struct mb_list threads;
+	struct mb_list zipf_keys;	/* key counts at which non-uniform dists run */
+	struct mb_list fill_keys;	/* key counts of the fill experiment */
+	struct mb_list memory_keys;	/* entry counts of the memory experiment */
+	uint64_t special_keys;		/* table size of the latency and reclaim runs */
+	uint64_t run_ms;		/* one mixed measurement */
+	uint64_t latency_ms;		/* each latency phase */
+	uint64_t reclaim_ms;		/* the reclaim-lag run */
+	uint64_t rounds, batch, seed;
+	unsigned experiments;		/* bit (1u << enum mb_experiment) */
+	const struct bench_peer *peers[MB_PEERS_MAX];	/* registry order */
+	unsigned npeers;
+	const char *outdir;
+	int selftest;
+	int dry_run;			/* print the plan and the estimate only */
+	const char *memory_one;		/* hidden child mode: peer name, or NULL */
+	uint64_t memory_one_keys;
+};
+
+/* Long-only options. */
+enum {
+	MB_OPT_QUICK = 256,
+	MB_OPT_FULL,
+	MB_OPT_SEED,
+	MB_OPT_EXPERIMENTS,
+	MB_OPT_SELFTEST,
+	MB_OPT_ZIPF_KEYS,
+	MB_OPT_FILL_KEYS,
+	MB_OPT_MEMORY_KEYS,
+	MB_OPT_SPECIAL_KEYS,
+	MB_OPT_LATENCY_SECONDS,
+	MB_OPT_RECLAIM_SECONDS,
+	MB_OPT_MEMORY_ONE,
+	MB_OPT_DRY_RUN,
+};
+
+static const struct option mb_long_options[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "quick", no_argument, NULL, MB_OPT_QUICK },
+	{ "full", no_argument, NULL, MB_OPT_FULL },
+	{ "keys", required_argument, NULL, 'k' },
+	{ "mixes", required_argument, NULL, 'm' },
+	{ "dist", required_argument, NULL, 'd' },
+	{ "threads", required_argument, NULL, 't' },
+	{ "peers", required_argument, NULL, 'p' },
+	{ "seconds", required_argument, NULL, 's' },
+	{ "rounds", required_argument, NULL, 'r' },
+	{ "batch", required_argument, NULL, 'b' },
+	{ "seed", required_argument, NULL, MB_OPT_SEED },
+	{ "experiments", required_argument, NULL, MB_OPT_EXPERIMENTS },
+	{ "output", required_argument, NULL, 'o' },
+	{ "selftest", no_argument, NULL, MB_OPT_SELFTEST },
+	{ "zipf-keys", required_argument, NULL, MB_OPT_ZIPF_KEYS },
+	{ "fill-keys", required_argument, NULL, MB_OPT_FILL_KEYS },
+	{ "memory-keys", required_argument, NULL, MB_OPT_MEMORY_KEYS },
+	{ "special-keys", required_argument, NULL, MB_OPT_SPECIAL_KEYS },
+	{ "latency-seconds", required_argument, NULL, MB_OPT_LATENCY_SECONDS },
+	{ "reclaim-seconds", required_argument, NULL, MB_OPT_RECLAIM_SECONDS },
+	{ "dry-run", no_argument, NULL, MB_OPT_DRY_RUN },
+	{ "memory-one", required_argument, NULL, MB_OPT_MEMORY_ONE },	/* hidden */
+	{ NULL, 0, NULL, 0 },
+};
+
+/* '+': stop at the first non-option, which is then an error. */
+#define MB_SHORT_OPTIONS "+hk:m:d:t:p:s:r:b:o:"
+
+/* The compiled peers, comma separated, wrapped at 78 columns under an 18-column indent. */
+static void mb_print_peer_names(FILE *f)
+{
+	size_t col = 18;
+
+	for (unsigned i = 0; bench_peers[i] != NULL; i++) {
+		size_t len = strlen(bench_peers[i]->name) + 2;
+
+		if (i > 0 && col + len > 78) {
+			fprintf(f, ",\n%18s", "");
+			col = 18;
+		} else if (i > 0) {
+			fputs(", ", f);
+		}
+		fputs(bench_peers[i]->name, f);
+		col += len;
+	}
+	fputc('\n', f);
+}
+
+/* Exits: 0 for -h (text on stdout), 2 for bad input (text on stderr). */
+static __attribute__((noreturn)) void mb_usage(const char *prog, int status)
+{
+	FILE *f = status == 0 ? stdout : stderr;
+
+	fprintf(f,
+		"usage: %s [--quick | --full] [-k keys,...] [-m mixes,...] [-d uniform,zipf]\n"
+		"          [-t threads,...] [-p peers,...] [-s seconds] [-r rounds] [-b batch]\n"
+		"          [--seed N] [--experiments throughput,fill,memory,latency,reclaim]\n"
+		"          [-o results-dir] [--selftest]\n"
+		"Measures rcumap against the compiled peers; see the comment at the top of\n"
+		"bench/mapbench.c for the method. Options after a preset override it.\n"
+		"  --full          keys 10K,1M,10M; mixes 100,90,50,0; uniform, Zipf at 1M;\n"
+		"                  threads 1,2,4; 1 s x 3 rounds; fill at 1M; memory at 1M,10M\n"
+		"                  (the default)\n"
+		"  --quick         keys 10K,1M; mixes 100,90,50; uniform; threads 1,2;\n"
+		"                  0.15 s x 3 rounds; fill at 100K; memory at 1M; latency and\n"
+		"                  reclaim 0.5 s at 1M (under 2 minutes on 2 cores)\n"
+		"  -k LIST         key counts of the mixed runs, each %" PRIu64 "..%" PRIu64 "\n"
+		"  -m LIST         lookup percentages, each 0..100 (the rest: insert/delete)\n"
+		"  -d LIST         key distributions: uniform, zipf (s=0.99)\n"
+		"  -t LIST         thread counts, each 1..%d\n"
+		"  -p LIST         peers (default: all compiled):\n"
+		"                  ",
+		prog, MB_KEYS_MIN, MB_KEYS_MAX, MB_THREADS_MAX);
+	mb_print_peer_names(f);
+	fprintf(f,
+		"  -s SECONDS      one mixed measurement, 0.01..3600, up to 3 decimals\n"
+		"  -r ROUNDS       rounds, 1..%d; medians are reported\n"
+		"  -b BATCH        operations per read section, 1..%d (default 128)\n"
+		"  --seed N        0..2^64-1 (default 1); every peer sees the same sequence\n"
+		"  --experiments LIST  any of throughput,fill,memory,latency,reclaim (default all)\n"
+		"  -o DIR          results directory, created (default ./bench-results)\n"
+		"  --selftest      run bench_selftest on every peer (or those of -p), print\n"
+		"                  'N passed, N failed', exit 1 if any failed\n"
+		"  --zipf-keys LIST      key counts at which zipf runs (default: every -k;\n"
+		"                        both presets: 1M)\n"
+		"  --fill-keys LIST      key counts of the fill experiment\n"
+		"  --memory-keys LIST    entry counts of the memory experiment\n"
+		"  --special-keys N      table size of the latency and reclaim runs (1M)\n"
+		"  --latency-seconds S   each latency phase (steady, resizing)\n"
+		"  --reclaim-seconds S   the reclaim-lag run\n"
+		"  --dry-run       print the reproduce line, the plan and its estimated\n"
+		"                  duration, and exit\n"
+		"  -h, --help      this text\n",
+		MB_ROUNDS_MAX, MB_BATCH_MAX);
+	exit(status);
+}
+
+static __attribute__((noreturn, format(printf, 2, 3)))
+void mb_bad(const char *prog, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "mapbench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	mb_usage(prog, 2);
+}
+
+/* "12.345" seconds (at most 3 decimals) into milliseconds in [min, max]. */
+static int mb_parse_ms(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char whole[24], frac[4] = "000";
+	const char *dot = strchr(s, '.');
+	size_t wl = dot ? (size_t)(dot - s) : strlen(s);
+	uint64_t w, f;
+
+	if (wl == 0 || wl >= sizeof(whole))
+		return -1;
+	memcpy(whole, s, wl);
+	whole[wl] = '\0';
+	if (parse_u64(whole, 0, max / 1000, &w))
+		return -1;
+	if (dot) {
+		size_t fl = strlen(dot + 1);
+
+		if (fl == 0 || fl > 3)
+			return -1;
+		memcpy(frac, dot + 1, fl);	/* "3" -> "300": pad on the right */
+		if (parse_u64(frac, 0, 999, &f))
+			return -1;
+	} else {
+		f = 0;
+	}
+	w = w * 1000 + f;
+	if (w < min || w > max)
+		return -1;
+	*out = w;
+	return 0;
+}
+
+/* A comma list of decimals in [min, max]; empty items are errors. */
+static int mb_parse_list(const char *s, uint64_t min, uint64_t max, struct mb_list *out)
+{
+	char buf[512], *tok, *next;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	out->n = 0;
+	for (tok = buf; tok != NULL; tok = next) {
+		next = strchr(tok, ',');
+		if (next != NULL)
+			*next++ = '\0';
+		if (out->n == MB_LIST_MAX || parse_u64(tok, min, max, &out->v[out->n]))
+			return -1;
+		out->n++;
+	}
+	return 0;
+}
+
+/* A comma list of names, each an index into names[0..count); duplicates kept once. */
+static int mb_parse_names(const char *s, const char *const *names, unsigned count,
+			  struct mb_list *out)
+{
+	char buf[512], *tok, *next;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	out->n = 0;
+	for (tok = buf; tok != NULL; tok = next) {
+		unsigned i, j;
+
+		next = strchr(tok, ',');
+		if (next != NULL)
+			*next++ = '\0';
+		for (i = 0; i < count && strcmp(tok, names[i]) != 0; i++)
+			;
+		if (i == count)
+			return -1;
+		for (j = 0; j < out->n && out->v[j] != i; j++)
+			;
+		if (j == out->n)
+			out->v[out->n++] = i;
+	}
+	return 0;
+}
+
+static int mb_list_has(const struct mb_list *l, uint64_t v)
+{
+	for (unsigned i = 0; i < l->n; i++)
+		if (l->v[i] == v)
+			return 1;
+	return 0;
+}
+
+static const struct bench_peer *mb_peer_by_name(const char *name)
+{
+	for (unsigned i = 0; bench_peers[i] != NULL; i++)
+		if (strcmp(bench_peers[i]->name, name) == 0)
+			return bench_peers[i];
+	return NULL;
+}
+
+/* -p: a comma list of peer names; the selection keeps the registry's order. */
+static void mb_parse_peers(const char *prog, const char *s, struct mb_opts *o)
+{
+	char buf[1024], *tok, *next;
+	unsigned char chosen[MB_PEERS_MAX] = { 0 };
+
+	if (strlen(s) >= sizeof(buf))
+		mb_bad(prog, "-p: list too long");
+	strcpy(buf, s);
+	for (tok = buf; tok != NULL; tok = next) {
+		unsigned i;
+
+		next = strchr(tok, ',');
+		if (next != NULL)
+			*next++ = '\0';
+		for (i = 0; bench_peers[i] != NULL && strcmp(bench_peers[i]->name, tok) != 0; i++)
+			;
+		if (bench_peers[i] == NULL || i >= MB_PEERS_MAX) {
+			fprintf(stderr, "mapbench: unknown peer '%s'; compiled peers:\n%18s", tok, "");
+			mb_print_peer_names(stderr);
+			exit(2);
+		}
+		chosen[i] = 1;
+	}
+	o->npeers = 0;
+	for (unsigned i = 0; bench_peers[i] != NULL && i < MB_PEERS_MAX; i++)
+		if (chosen[i])
+			o->peers[o->npeers++] = bench_peers[i];
+}
+
+static void mb_set_list(struct mb_list *l, unsigned n, const uint64_t *v)
+{
+	l->n = n;
+	memcpy(l->v, v, n * sizeof(*v));
+}
+
+#define MB_SET_LIST(l, ...) do {						\
+		static const uint64_t mb_v_[] = { __VA_ARGS__ };		\
+		mb_set_list((l), sizeof(mb_v_) / sizeof(mb_v_[0]), mb_v_);	\
+	} while (0)
+
+/* The presets. Their durations are estimated in mapbench.c (mb_estimate). */
+static void mb_preset(struct mb_opts *o, int quick)
+{
+	o->preset = quick ? "quick" : "full";
+	o->special_keys = 1000000;
+	o->rounds = 3;
+	if (quick) {
+		MB_SET_LIST(&o->keys, 10000, 1000000);
+		MB_SET_LIST(&o->mixes, 100, 90, 50);
+		MB_SET_LIST(&o->dists, BENCH_UNIFORM);
+		MB_SET_LIST(&o->zipf_keys, 1000000);
+		MB_SET_LIST(&o->threads, 1, 2);
+		MB_SET_LIST(&o->fill_keys, 100000);
+		MB_SET_LIST(&o->memory_keys, 1000000);
+		o->run_ms = 150;
+		o->latency_ms = 500;
+		o->reclaim_ms = 500;
+	} else {
+		MB_SET_LIST(&o->keys, 10000, 1000000, 10000000);
+		MB_SET_LIST(&o->mixes, 100, 90, 50, 0);
+		MB_SET_LIST(&o->dists, BENCH_UNIFORM, BENCH_ZIPF);
+		MB_SET_LIST(&o->zipf_keys, 1000000);
+		MB_SET_LIST(&o->threads, 1, 2, 4);
+		MB_SET_LIST(&o->fill_keys, 1000000);
+		MB_SET_LIST(&o->memory_keys, 1000000, 10000000);
+		o->run_ms = 1000;
+		o->latency_ms = 2000;
+		o->reclaim_ms = 2000;
+	}
+}
+
+static void mb_parse(int argc, char **argv, struct mb_opts *o)
+{
+	const char *prog = argv[0];
+	int opt, quick = 0, full = 0, keys_given = 0, zipf_keys_given = 0, peers_given = 0;
+
+	memset(o, 0, sizeof(*o));
+	/* Pass 1: the preset only, so that later options override it
+	 * wherever they stand. Errors are reported by pass 2. */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, MB_SHORT_OPTIONS, mb_long_options, NULL)) != -1) {
+		if (opt == MB_OPT_QUICK)
+			quick = 1;
+		else if (opt == MB_OPT_FULL)
+			full = 1;
+	}
+	if (quick && full)
+		mb_bad(prog, "--quick and --full exclude each other");
+	mb_preset(o, quick);
+	o->batch = 128;
+	o->seed = 1;
+	o->experiments = (1u << MB_EXPERIMENTS) - 1;
+	o->outdir = "bench-results";
+
+	optind = 0;	/* glibc: 0 restarts the scan from scratch */
+	opterr = 1;
+	while ((opt = getopt_long(argc, argv, MB_SHORT_OPTIONS, mb_long_options, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			mb_usage(prog, 0);
+		case MB_OPT_QUICK:
+		case MB_OPT_FULL:
+			break;
+		case 'k':
+			if (mb_parse_list(optarg, MB_KEYS_MIN, MB_KEYS_MAX, &o->keys))
+				mb_bad(prog, "-k: bad key count list '%s'", optarg);
+			keys_given = 1;
+			break;
+		case 'm':
+			if (mb_parse_list(optarg, 0, 100, &o->mixes))
+				mb_bad(prog, "-m: bad mix list '%s' (percent lookups, 0..100)", optarg);
+			break;
+		case 'd':
+			if (mb_parse_names(optarg, mb_dist_names, 2, &o->dists))
+				mb_bad(prog, "-d: bad distribution list '%s' (uniform, zipf)", optarg);
+			break;
+		case 't':
+			if (mb_parse_list(optarg, 1, MB_THREADS_MAX, &o->threads))
+				mb_bad(prog, "-t: bad thread list '%s'", optarg);
+			break;
+		case 'p':
+			mb_parse_peers(prog, optarg, o);
+			peers_given = 1;
+			break;
+		case 's':
+			if (mb_parse_ms(optarg, MB_MS_MIN, MB_MS_MAX, &o->run_ms))
+				mb_bad(prog, "-s: bad duration '%s' (0.01..3600 s)", optarg);
+			break;
+		case 'r':
+			if (parse_u64(optarg, 1, MB_ROUNDS_MAX, &o->rounds))
+				mb_bad(prog, "-r: bad round count '%s'", optarg);
+			break;
+		case 'b':
+			if (parse_u64(optarg, 1, MB_BATCH_MAX, &o->batch))
+				mb_bad(prog, "-b: bad batch '%s'", optarg);
+			break;
+		case MB_OPT_SEED:
+			if (parse_u64(optarg, 0, UINT64_MAX, &o->seed))
+				mb_bad(prog, "--seed: bad seed '%s'", optarg);
+			break;
+		case MB_OPT_EXPERIMENTS: {
+			struct mb_list l;
+
+			if (mb_parse_names(optarg, mb_experiment_names, MB_EXPERIMENTS, &l))
+				mb_bad(prog, "--experiments: bad list '%s'", optarg);
+			o->experiments = 0;
+			for (unsigned i = 0; i < l.n; i++)
+				o->experiments |= 1u << l.v[i];
+			break;
+		}
+		case 'o':
+			if (optarg[0] == '\0')
+				mb_bad(prog, "-o: empty directory name");
+			o->outdir = optarg;
+			break;
+		case MB_OPT_SELFTEST:
+			o->selftest = 1;
+			break;
+		case MB_OPT_DRY_RUN:
+			o->dry_run = 1;
+			break;
+		case MB_OPT_ZIPF_KEYS:
+			if (mb_parse_list(optarg, MB_KEYS_MIN, MB_KEYS_MAX, &o->zipf_keys))
+				mb_bad(prog, "--zipf-keys: bad list '%s'", optarg);
+			zipf_keys_given = 1;
+			break;
+		case MB_OPT_FILL_KEYS:
+			if (mb_parse_list(optarg, MB_KEYS_MIN, MB_KEYS_MAX, &o->fill_keys))
+				mb_bad(prog, "--fill-keys: bad list '%s'", optarg);
+			break;
+		case MB_OPT_MEMORY_KEYS:
+			if (mb_parse_list(optarg, MB_KEYS_MIN, MB_KEYS_MAX, &o->memory_keys))
+				mb_bad(prog, "--memory-keys: bad list '%s'", optarg);
+			break;
+		case MB_OPT_SPECIAL_KEYS:
+			if (parse_u64(optarg, MB_KEYS_MIN, MB_KEYS_MAX, &o->special_keys))
+				mb_bad(prog, "--special-keys: bad key count '%s'", optarg);
+			break;
+		case MB_OPT_LATENCY_SECONDS:
+			if (mb_parse_ms(optarg, MB_MS_MIN, MB_MS_MAX, &o->latency_ms))
+				mb_bad(prog, "--latency-seconds: bad duration '%s'", optarg);
+			break;
+		case MB_OPT_RECLAIM_SECONDS:
+			if (mb_parse_ms(optarg, MB_MS_MIN, MB_MS_MAX, &o->reclaim_ms))
+				mb_bad(prog, "--reclaim-seconds: bad duration '%s'", optarg);
+			break;
+		case MB_OPT_MEMORY_ONE:
+			/* --memory-one PEER N: the child of the memory experiment. */
+			o->memory_one = optarg;
+			if (optind >= argc ||
+			    parse_u64(argv[optind], 1, MB_KEYS_MAX, &o->memory_one_keys))
+				mb_bad(prog, "--memory-one: needs PEER N");
+			optind++;
+			break;
+		default:
+			mb_usage(prog, 2);	/* getopt printed the reason */
+		}
+	}
+	if (optind != argc)
+		mb_bad(prog, "unexpected argument '%s'", argv[optind]);
+	/* -k without --zipf-keys: zipf (if -d has it) at every -k key count. */
+	if (keys_given && !zipf_keys_given)
+		o->zipf_keys = o->keys;
+	if (!peers_given) {
+		for (unsigned i = 0; bench_peers[i] != NULL; i++) {
+			if (i == MB_PEERS_MAX)
+				mb_bad(prog, "more than %d compiled peers", MB_PEERS_MAX);
+			o->peers[o->npeers++] = bench_peers[i];
+		}
+	}
+	if (o->npeers == 0)
+		mb_bad(prog, "no peers");
+}
+
+static void mb_print_list(FILE *f, const char *opt, const struct mb_list *l)
+{
+	fprintf(f, " %s ", opt);
+	for (unsigned i = 0; i < l->n; i++)
+		fprintf(f, "%s%" PRIu64, i ? "," : "", l->v[i]);
+}
+
+static void mb_print_ms(FILE *f, const char *opt, uint64_t ms)
+{
+	fprintf(f, " %s %" PRIu64 ".%03" PRIu64, opt, ms / 1000, ms % 1000);
+}
+
+/* Every parameter, so the line alone reproduces the run. */
+static void mb_print_command(FILE *f, const char *prog, const struct mb_opts *o)
+{
+	fprintf(f, "%s --%s", prog, o->preset);
+	mb_print_list(f, "-k", &o->keys);
+	mb_print_list(f, "-m", &o->mixes);
+	fprintf(f, " -d ");
+	for (unsigned i = 0; i < o->dists.n; i++)
+		fprintf(f, "%s%s", i ? "," : "", mb_dist_names[o->dists.v[i]]);
+	mb_print_list(f, "-t", &o->threads);
+	fprintf(f, " -p ");
+	for (unsigned i = 0; i < o->npeers; i++)
+		fprintf(f, "%s%s", i ? "," : "", o->peers[i]->name);
+	mb_print_ms(f, "-s", o->run_ms);
+	fprintf(f, " -r %" PRIu64 " -b %" PRIu64 " --seed %" PRIu64 " --experiments ",
+		o->rounds, o->batch, o->seed);
+	for (unsigned i = 0, first = 1; i < MB_EXPERIMENTS; i++) {
+		if (o->experiments & (1u << i)) {
+			fprintf(f, "%s%s", first ? "" : ",", mb_experiment_names[i]);
+			first = 0;
+		}
+	}
+	mb_print_list(f, "--zipf-keys", &o->zipf_keys);
+	mb_print_list(f, "--fill-keys", &o->fill_keys);
+	mb_print_list(f, "--memory-keys", &o->memory_keys);
+	fprintf(f, " --special-keys %" PRIu64, o->special_keys);
+	mb_print_ms(f, "--latency-seconds", o->latency_ms);
+	mb_print_ms(f, "--reclaim-seconds", o->reclaim_ms);
+	fprintf(f, " -o %s\n", o->outdir);
+}
+
+#endif /* RCUMAP_BENCH_MAPBENCH_OPTS_H */

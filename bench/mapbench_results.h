@@ -1,0 +1,576 @@
+/* mapbench_results.h: mapbench's results: rows, ratios, stdout tables, CSV files, targets. */
+#ifndef RCUMAP_BENCH_MAPBENCH_RESULTS_H
+#define RCUMAP_BENCH_MAPBENCH_RESULTS_H
+
+/*
+ * Included once, by mapbench.c only (its functions are static).
+ *
+ * The CSV schemas are an interface: bench/syncmap (Go) appends to
+ * throughput.csv and bench/plot.sh and report.sh read every file, so column
+ * names and order must not change. Empty fields mean "not applicable".
+ * Rows are written as soon as their block (one key count) is complete and
+ * the files flushed, so an interrupted run keeps what it measured.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "mapbench_opts.h"
+#include "mapbench_run.h"
+#include "peer.h"
+#include "workload.h"
+
+/* Peers the ratios and targets refer to, by name (bench/peers.c). */
+#define MB_LFHT_PREFIX "lfht-"		/* the baseline of flavor F is "lfht-F" */
+#define MB_LFHT_DEFAULT "lfht-memb"	/* ... and of peers without an RCU flavor */
+#define MB_RWLOCK "rwlock"
+#define MB_RCUMAP_PREFIX "rcumap-"	/* the targets' subjects: "rcumap-F" */
+
+enum { MB_CSV_THROUGHPUT, MB_CSV_MEMORY, MB_CSV_LATENCY, MB_CSV_RECLAIM, MB_CSVS };
+
+static const char *const mb_csv_names[MB_CSVS] = {
+	"throughput.csv", "memory.csv", "latency.csv", "reclaim.csv",
+};
+
+static const char *const mb_csv_headers[MB_CSVS] = {
+	"experiment,peer,flavor,keys,get_pct,dist,table,threads,rounds,"
+	"median_mops,min_mops,max_mops,ratio_lfht,frac_ceiling",
+	"peer,flavor,entries,rss_bytes_per_entry,own_bytes_per_entry,"
+	"user_bytes_per_entry,total_bytes_per_entry",
+	"peer,flavor,keys,phase,p50_ns,p99_ns,p999_ns,max_ns,lookups,resizes",
+	"peer,flavor,keys,lag_p50_ms,lag_p99_ms,lag_max_ms,flood_entries,"
+	"flood_delete_ms,flood_peak_pending_bytes,flood_drain_ms",
+};
+
+/* One throughput configuration; rows with equal cells are compared. */
+struct mb_cell {
+	int fill;		/* 0: mixed run, 1: fill */
+	uint64_t keys;
+	unsigned get_pct;	/* mixed only */
+	unsigned dist;		/* mixed only: enum bench_dist */
+	int growing;		/* fill only: from an empty, unsized table */
+	unsigned threads;
+};
+
+struct mb_row {
+	struct mb_cell cell;
+	const struct bench_peer *peer;
+	unsigned rounds;
+	double med, min, max;	/* Mops/s */
+	double ratio, frac;	/* < 0: not applicable */
+};
+
+struct mb_mem_row {
+	const struct bench_peer *peer;
+	uint64_t entries;
+	double rss, own, user, total;	/* bytes per entry; own < 0: peer has no account */
+};
+
+/* Percentiles of a latency histogram: bucket lower bounds (at most 1/16 low). */
+struct mb_lat_stats {
+	uint64_t p50, p99, p999, max, count;
+};
+
+enum { MB_STEADY, MB_RESIZING, MB_PHASES };
+
+struct mb_lat_row {
+	const struct bench_peer *peer;
+	uint64_t keys;
+	struct mb_lat_stats phase[MB_PHASES];
+	uint64_t resizes;	/* completed during the resizing phase */
+};
+
+static struct {
+	struct mb_row *rows;
+	size_t nrows, cap;
+	struct mb_mem_row mem[MB_LIST_MAX * MB_PEERS_MAX];
+	unsigned nmem;
+	struct mb_lat_row lat[MB_PEERS_MAX];
+	unsigned nlat;
+	FILE *csv[MB_CSVS];
+	char path[4096];
+} mb_res;
+
+/* ---- files ------------------------------------------------------------------ */
+
+/* mkdir -p. */
+static int mb_mkdirs(const char *dir)
+{
+	char buf[4096];
+	size_t len = strlen(dir);
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, dir, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (buf[i] == '/' || buf[i] == '\0') {
+			char c = buf[i];
+
+			buf[i] = '\0';
+			if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+				return -errno;
+			buf[i] = c;
+		}
+	}
+	return 0;
+}
+
+static FILE *mb_open_out(const char *dir, const char *name)
+{
+	FILE *f;
+
+	snprintf(mb_res.path, sizeof(mb_res.path), "%s/%s", dir, name);
+	f = fopen(mb_res.path, "w");
+	if (f == NULL)
+		mb_fatal("cannot write %s: %s", mb_res.path, strerror(errno));
+	return f;
+}
+
+/* Opens the CSV files of the chosen experiments, each with its header line. */
+static void mb_results_open(const struct mb_opts *o)
+{
+	static const unsigned csv_of[MB_CSVS] = {
+		(1u << MB_THROUGHPUT) | (1u << MB_FILL), 1u << MB_MEMORY,
+		1u << MB_LATENCY, 1u << MB_RECLAIM,
+	};
+	int rc = mb_mkdirs(o->outdir);
+
+	if (rc != 0)
+		mb_fatal("cannot create %s: %s", o->outdir, strerror(-rc));
+	for (int i = 0; i < MB_CSVS; i++) {
+		if (!(o->experiments & csv_of[i]))
+			continue;
+		mb_res.csv[i] = mb_open_out(o->outdir, mb_csv_names[i]);
+		fprintf(mb_res.csv[i], "%s\n", mb_csv_headers[i]);
+		fflush(mb_res.csv[i]);
+	}
+}
+
+static void mb_results_close(void)
+{
+	for (int i = 0; i < MB_CSVS; i++) {
+		if (mb_res.csv[i] != NULL && fclose(mb_res.csv[i]) != 0)
+			fprintf(stderr, "mapbench: writing %s: %s\n", mb_csv_names[i], strerror(errno));
+		mb_res.csv[i] = NULL;
+	}
+	free(mb_res.rows);
+	mb_res.rows = NULL;
+}
+
+/* The first line a command prints, or "unknown". */
+static void mb_first_line(const char *cmd, char *out, size_t size, const char *prefix)
+{
+	FILE *p = popen(cmd, "r");
+	char line[512];
+
+	snprintf(out, size, "unknown");
+	if (p == NULL)
+		return;
+	while (fgets(line, sizeof(line), p) != NULL) {
+		char *s = line;
+
+		if (prefix != NULL) {
+			if (strncmp(s, prefix, strlen(prefix)) != 0)
+				continue;
+			s += strlen(prefix);
+			s += strspn(s, " \t");
+		}
+		s[strcspn(s, "\n")] = '\0';
+		snprintf(out, size, "%s", s);
+		break;
+	}
+	pclose(p);
+}
+
+/* machine.txt: where and when, and the command line. */
+static void mb_write_machine(const struct mb_opts *o, const char *prog)
+{
+	FILE *f = mb_open_out(o->outdir, "machine.txt");
+	char buf[512];
+	time_t now = time(NULL);
+
+	mb_first_line("uname -a 2>/dev/null", buf, sizeof(buf), NULL);
+	fprintf(f, "uname: %s\n", buf);
+	mb_first_line("lscpu 2>/dev/null", buf, sizeof(buf), "Model name:");
+	fprintf(f, "cpu: %s\n", buf);
+	mb_first_line("lscpu 2>/dev/null", buf, sizeof(buf), "CPU(s):");
+	fprintf(f, "cpus: %s (online: %u)\n", buf, mb_ncpus());
+	mb_first_line("pkg-config --modversion liburcu 2>/dev/null", buf, sizeof(buf), NULL);
+	fprintf(f, "liburcu: %s\n", buf);
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S %Z", localtime(&now));
+	fprintf(f, "date: %s\n", buf);
+	fprintf(f, "command: ");
+	mb_print_command(f, prog, o);
+	if (fclose(f) != 0)
+		mb_fatal("writing machine.txt: %s", strerror(errno));
+}
+
+/* ---- throughput rows ------------------------------------------------------ */
+
+static int mb_cell_eq(const struct mb_cell *a, const struct mb_cell *b)
+{
+	return a->fill == b->fill && a->keys == b->keys && a->threads == b->threads &&
+	       (a->fill ? a->growing == b->growing
+			: a->get_pct == b->get_pct && a->dist == b->dist);
+}
+
+/* rates (ops/s) of nrounds rounds; sorts them. */
+static void mb_add_row(const struct mb_cell *c, const struct bench_peer *p,
+		       double *rates, unsigned nrounds)
+{
+	struct mb_row *r;
+
+	if (mb_res.nrows == mb_res.cap) {
+		size_t cap = mb_res.cap ? 2 * mb_res.cap : 256;
+		void *n = realloc(mb_res.rows, cap * sizeof(*mb_res.rows));
+
+		if (n == NULL)
+			mb_fatal("out of memory (results)");
+		mb_res.rows = n;
+		mb_res.cap = cap;
+	}
+	r = &mb_res.rows[mb_res.nrows++];
+	memset(r, 0, sizeof(*r));
+	r->cell = *c;
+	r->peer = p;
+	r->rounds = nrounds;
+	r->med = median(rates, nrounds) * 1e-6;	/* sorts rates */
+	r->min = rates[0] * 1e-6;
+	r->max = rates[nrounds - 1] * 1e-6;
+	r->ratio = r->frac = -1;
+}
+
+static const struct mb_row *mb_find_row(const struct mb_cell *c, const char *peer)
+{
+	for (size_t i = 0; i < mb_res.nrows; i++)
+		if (strcmp(mb_res.rows[i].peer->name, peer) == 0 && mb_cell_eq(&mb_res.rows[i].cell, c))
+			return &mb_res.rows[i];
+	return NULL;
+}
+
+static const struct mb_row *mb_find_ceiling(const struct mb_cell *c)
+{
+	for (size_t i = 0; i < mb_res.nrows; i++)
+		if ((mb_res.rows[i].peer->caps & PEER_UNSYNCHRONISED) &&
+		    mb_cell_eq(&mb_res.rows[i].cell, c))
+			return &mb_res.rows[i];
+	return NULL;
+}
+
+/* The name of p's baseline: cds_lfht of the same flavor, else of memb. */
+static void mb_baseline_name(const struct bench_peer *p, char *out, size_t size)
+{
+	snprintf(out, size, "%s%s", MB_LFHT_PREFIX, p->flavor);
+	if (mb_peer_by_name(out) == NULL)
+		snprintf(out, size, "%s", MB_LFHT_DEFAULT);
+}
+
+/* ",v", or "," when v < 0 (not applicable). */
+static void mb_csv_num(FILE *f, double v)
+{
+	if (v >= 0)
+		fprintf(f, ",%.3f", v);
+	else
+		fputs(",", f);
+}
+
+static void mb_print_header(const struct mb_cell *c, const struct mb_opts *o)
+{
+	if (c->fill)
+		printf("\n# fill: T threads insert %" PRIu64 " keys into an empty table "
+		       "(presized: peer_params.presize = n; growing: presize 0);\n"
+		       "# Mops/s = keys / slowest thread's seconds; median [min-max] of %" PRIu64
+		       " rounds\n%-22s %-6s %9s %-8s %3s %28s %8s\n", c->keys, o->rounds,
+		       "peer", "flavor", "keys", "table", "thr", "Mops/s median [min-max]",
+		       "vs-lfht");
+	else
+		printf("\n# mixed: %" PRIu64 " keys, presized tables, indices from [0, %" PRIu64
+		       "); Mops/s = sum of per-thread ops/s;\n# median [min-max] of %" PRIu64
+		       " rounds of %" PRIu64 ".%03" PRIu64 " s; vs-lfht: ratio of medians to "
+		       "lfht of the same flavor; of-ceil: to %s\n"
+		       "%-22s %-6s %9s %4s %-8s %3s %28s %8s %8s\n",
+		       c->keys, 2 * c->keys, o->rounds, o->run_ms / 1000, o->run_ms % 1000,
+		       "the unsynchronised table",
+		       "peer", "flavor", "keys", "mix", "dist", "thr", "Mops/s median [min-max]",
+		       "vs-lfht", "of-ceil");
+}
+
+/* Computes ratios of rows[from..] and prints and writes them. */
+static void mb_emit_rows(size_t from, const struct mb_opts *o)
+{
+	FILE *csv = mb_res.csv[MB_CSV_THROUGHPUT];
+
+	for (size_t i = from; i < mb_res.nrows; i++) {
+		struct mb_row *r = &mb_res.rows[i];
+		const struct mb_row *b, *ceil_row;
+		char base[64], range[48], ratio[16] = "", frac[16] = "";
+
+		mb_baseline_name(r->peer, base, sizeof(base));
+		b = mb_find_row(&r->cell, base);
+		if (b != NULL && b->med > 0)
+			r->ratio = r->med / b->med;
+		ceil_row = r->cell.fill || r->cell.get_pct != 100 ? NULL : mb_find_ceiling(&r->cell);
+		if (ceil_row != NULL && ceil_row->med > 0)
+			r->frac = r->med / ceil_row->med;
+		if (i == from || !mb_cell_eq(&r->cell, &mb_res.rows[i - 1].cell)) {
+			if (i == from || r->cell.fill != mb_res.rows[i - 1].cell.fill ||
+			    r->cell.keys != mb_res.rows[i - 1].cell.keys)
+				mb_print_header(&r->cell, o);
+			else
+				printf("\n");
+		}
+		snprintf(range, sizeof(range), "%.2f [%.2f-%.2f]", r->med, r->min, r->max);
+		if (r->ratio >= 0)
+			snprintf(ratio, sizeof(ratio), "%.2f", r->ratio);
+		if (r->frac >= 0)
+			snprintf(frac, sizeof(frac), "%.2f", r->frac);
+		if (r->cell.fill)
+			printf("%-22s %-6s %9" PRIu64 " %-8s %3u %28s %8s\n", r->peer->name,
+			       r->peer->flavor, r->cell.keys, r->cell.growing ? "growing" : "presized",
+			       r->cell.threads, range, ratio);
+		else
+			printf("%-22s %-6s %9" PRIu64 " %4u %-8s %3u %28s %8s %8s\n", r->peer->name,
+			       r->peer->flavor, r->cell.keys, r->cell.get_pct,
+			       mb_dist_names[r->cell.dist], r->cell.threads, range, ratio, frac);
+		if (csv == NULL)
+			continue;
+		fprintf(csv, "%s,%s,%s,%" PRIu64 ",", r->cell.fill ? "fill" : "mixed",
+			r->peer->name, r->peer->flavor, r->cell.keys);
+		if (!r->cell.fill)
+			fprintf(csv, "%u", r->cell.get_pct);
+		fprintf(csv, ",%s,%s,%u,%u,%.3f,%.3f,%.3f",
+			r->cell.fill ? "" : mb_dist_names[r->cell.dist],
+			r->cell.fill && r->cell.growing ? "growing" : "presized",
+			r->cell.threads, r->rounds, r->med, r->min, r->max);
+		mb_csv_num(csv, r->ratio);
+		mb_csv_num(csv, r->frac);
+		fputc('\n', csv);
+	}
+	fflush(stdout);
+	if (csv != NULL)
+		fflush(csv);
+}
+
+/* ---- memory, latency and reclaim rows ---------------------------------------- */
+
+static void mb_add_mem(const struct mb_mem_row *m)
+{
+	FILE *csv = mb_res.csv[MB_CSV_MEMORY];
+	char own[16] = "-";
+
+	if (mb_res.nmem < sizeof(mb_res.mem) / sizeof(mb_res.mem[0]))
+		mb_res.mem[mb_res.nmem++] = *m;
+	if (m->own >= 0)
+		snprintf(own, sizeof(own), "%.1f", m->own);
+	printf("%-22s %-6s %9" PRIu64 " %10.1f %10s %10.1f %10.1f\n", m->peer->name,
+	       m->peer->flavor, m->entries, m->rss, own, m->user, m->total);
+	fflush(stdout);
+	if (csv == NULL)
+		return;
+	fprintf(csv, "%s,%s,%" PRIu64 ",%.1f,", m->peer->name, m->peer->flavor, m->entries, m->rss);
+	if (m->own >= 0)
+		fprintf(csv, "%.1f", m->own);
+	fprintf(csv, ",%.1f,%.1f\n", m->user, m->total);
+	fflush(csv);
+}
+
+static void mb_lat_stats_of(const struct bench_lat *h, struct mb_lat_stats *s)
+{
+	static const double q[3] = { 0.50, 0.99, 0.999 };
+	uint64_t *out[3] = { &s->p50, &s->p99, &s->p999 };
+	uint64_t total = 0, cum = 0;
+	unsigned k = 0;
+
+	memset(s, 0, sizeof(*s));
+	for (unsigned b = 0; b < BENCH_LAT_BUCKETS; b++) {
+		total += h->count[b];
+		if (h->count[b] != 0)
+			s->max = bench_lat_floor(b);
+	}
+	s->count = total;
+	if (total == 0)
+		return;
+	for (unsigned b = 0; b < BENCH_LAT_BUCKETS && k < 3; b++) {
+		cum += h->count[b];
+		/* The smallest value with at least a fraction q of the samples at or below it. */
+		while (k < 3 && (double)cum >= q[k] * (double)total) {
+			*out[k] = bench_lat_floor(b);
+			k++;
+		}
+	}
+}
+
+static double mb_ratio_u(uint64_t a, uint64_t b)
+{
+	return b ? (double)a / (double)b : 0.0;
+}
+
+static void mb_add_lat(const struct mb_lat_row *l)
+{
+	static const char *const phase[MB_PHASES] = { "steady", "resizing" };
+	FILE *csv = mb_res.csv[MB_CSV_LATENCY];
+	const struct mb_lat_stats *s = l->phase, *z = &l->phase[MB_RESIZING];
+
+	if (mb_res.nlat < MB_PEERS_MAX)
+		mb_res.lat[mb_res.nlat++] = *l;
+	for (int i = 0; i < MB_PHASES; i++) {
+		printf("%-22s %-6s %9" PRIu64 " %-9s %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %9" PRIu64
+		       " %11" PRIu64 " %7" PRIu64 "\n", l->peer->name, l->peer->flavor, l->keys,
+		       phase[i], s[i].p50, s[i].p99, s[i].p999, s[i].max, s[i].count,
+		       i == MB_RESIZING ? l->resizes : 0);
+		if (csv != NULL)
+			fprintf(csv, "%s,%s,%" PRIu64 ",%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+				",%" PRIu64 ",%" PRIu64 "\n", l->peer->name, l->peer->flavor, l->keys,
+				phase[i], s[i].p50, s[i].p99, s[i].p999, s[i].max, s[i].count,
+				i == MB_RESIZING ? l->resizes : 0);
+	}
+	printf("%-22s %-6s %9s %-9s %7.2fx %7.2fx %7.2fx %8.2fx\n", "", "", "", "ratio",
+	       mb_ratio_u(z->p50, s->p50), mb_ratio_u(z->p99, s->p99),
+	       mb_ratio_u(z->p999, s->p999), mb_ratio_u(z->max, s->max));
+	fflush(stdout);
+	if (csv != NULL)
+		fflush(csv);
+}
+
+struct mb_rec_row {
+	const struct bench_peer *peer;
+	uint64_t keys;
+	double lag_p50_ms, lag_p99_ms, lag_max_ms;
+	uint64_t flood_entries;
+	double flood_delete_ms, drain_ms;
+	int64_t peak_pending;	/* < 0: the peer keeps no account */
+	int drain_by_barrier;	/* drain_ms is until barrier() returned */
+};
+
+static void mb_add_rec(const struct mb_rec_row *r)
+{
+	FILE *csv = mb_res.csv[MB_CSV_RECLAIM];
+	char peak[24] = "-";
+
+	if (r->peak_pending >= 0)
+		snprintf(peak, sizeof(peak), "%" PRId64, r->peak_pending);
+	printf("%-22s %-6s %9" PRIu64 " %8.2f %8.2f %8.2f %9" PRIu64 " %9.1f %12s %8.1f%s\n",
+	       r->peer->name, r->peer->flavor, r->keys, r->lag_p50_ms, r->lag_p99_ms,
+	       r->lag_max_ms, r->flood_entries, r->flood_delete_ms, peak, r->drain_ms,
+	       r->drain_by_barrier ? " (barrier)" : "");
+	fflush(stdout);
+	if (csv == NULL)
+		return;
+	fprintf(csv, "%s,%s,%" PRIu64 ",%.3f,%.3f,%.3f,%" PRIu64 ",%.3f,", r->peer->name,
+		r->peer->flavor, r->keys, r->lag_p50_ms, r->lag_p99_ms, r->lag_max_ms,
+		r->flood_entries, r->flood_delete_ms);
+	if (r->peak_pending >= 0)
+		fprintf(csv, "%" PRId64, r->peak_pending);
+	fprintf(csv, ",%.3f\n", r->drain_ms);
+	fflush(csv);
+}
+
+/* ---- targets ------------------------------------------------------------------ */
+
+struct mb_targets {
+	FILE *csv;
+	unsigned covered, passed;
+};
+
+static void mb_target(struct mb_targets *t, const char *name, double measured, int at_least,
+		      double required)
+{
+	int pass = at_least ? measured >= required : measured <= required;
+	char req[32];
+
+	snprintf(req, sizeof(req), "%s%.2f", at_least ? ">=" : "<=", required);
+	if (t->covered++ == 0)
+		printf("\n# targets (uniform keys, presized tables, 2 threads for throughput)\n"
+		       "%-60s %9s %9s %s\n", "target", "measured", "required", "status");
+	t->passed += pass;
+	printf("%-60s %9.3f %9s %s\n", name, measured, req, pass ? "PASS" : "MISS");
+	if (t->csv != NULL)
+		fprintf(t->csv, "%s,%.3f,%s,%s\n", name, measured, req, pass ? "PASS" : "MISS");
+}
+
+/* subject / other at a 2-thread uniform mixed cell, against a required ratio. */
+static void mb_target_ratio(struct mb_targets *t, uint64_t keys, unsigned get_pct,
+			    const char *subject, const char *other, double required)
+{
+	struct mb_cell c = { .fill = 0, .keys = keys, .get_pct = get_pct,
+			     .dist = BENCH_UNIFORM, .threads = 2 };
+	const struct mb_row *a = mb_find_row(&c, subject);
+	const struct mb_row *b = other ? mb_find_row(&c, other) : mb_find_ceiling(&c);
+	char name[128];
+
+	if (a == NULL || b == NULL || b->med <= 0)
+		return;
+	snprintf(name, sizeof(name), "%" PRIu64 " keys %u%% get 2t: %s / %s", keys, get_pct,
+		 subject, b->peer->name);
+	mb_target(t, name, a->med / b->med, 1, required);
+}
+
+static const struct mb_mem_row *mb_find_mem(const char *peer, uint64_t entries)
+{
+	for (unsigned i = 0; i < mb_res.nmem; i++)
+		if (mb_res.mem[i].entries == entries && strcmp(mb_res.mem[i].peer->name, peer) == 0)
+			return &mb_res.mem[i];
+	return NULL;
+}
+
+static const struct mb_lat_row *mb_find_lat(const char *peer)
+{
+	for (unsigned i = 0; i < mb_res.nlat; i++)
+		if (strcmp(mb_res.lat[i].peer->name, peer) == 0)
+			return &mb_res.lat[i];
+	return NULL;
+}
+
+/* The targets that this run covered; writes targets.csv. */
+static void mb_targets_report(const struct mb_opts *o)
+{
+	static const char *const flavors[] = { "memb", "qsbr" };
+	struct mb_targets t = { .csv = mb_open_out(o->outdir, "targets.csv") };
+
+	fprintf(t.csv, "target,measured,required,status\n");
+	for (int f = 0; f < 2; f++) {
+		char rc[32], lf[32];
+		const struct mb_mem_row *mr, *ml;
+		const struct mb_lat_row *l;
+
+		snprintf(rc, sizeof(rc), MB_RCUMAP_PREFIX "%s", flavors[f]);
+		snprintf(lf, sizeof(lf), MB_LFHT_PREFIX "%s", flavors[f]);
+		mb_target_ratio(&t, 1000000, 100, rc, lf, 2.0);
+		mb_target_ratio(&t, 1000000, 100, rc, NULL, 0.5);
+		mb_target_ratio(&t, 1000000, 90, rc, lf, 2.0);
+		mb_target_ratio(&t, 1000000, 90, rc, MB_RWLOCK, 1.5);
+		mb_target_ratio(&t, 1000000, 50, rc, lf, 1.0);
+		mb_target_ratio(&t, 10000, 100, rc, lf, 1.5);
+		mr = mb_find_mem(rc, 1000000);
+		ml = mb_find_mem(lf, 1000000);
+		if (mr != NULL && ml != NULL) {
+			char name[128];
+
+			snprintf(name, sizeof(name), "memory/entry at 1000000: %s total <= %s total",
+				 rc, lf);
+			mb_target(&t, name, mr->total, 0, ml->total);
+		}
+		l = mb_find_lat(rc);
+		if (l != NULL && l->phase[MB_STEADY].p999 > 0) {
+			char name[128];
+
+			snprintf(name, sizeof(name), "p99.9 lookup during resize / steady: %s", rc);
+			mb_target(&t, name, mb_ratio_u(l->phase[MB_RESIZING].p999,
+						       l->phase[MB_STEADY].p999), 0, 2.0);
+		}
+	}
+	if (t.covered == 0)
+		printf("\n# targets: none covered by this run\n");
+	else
+		printf("# targets: %u of %u PASS\n", t.passed, t.covered);
+	if (fclose(t.csv) != 0)
+		fprintf(stderr, "mapbench: writing targets.csv: %s\n", strerror(errno));
+	fflush(stdout);
+}
+
+#endif /* RCUMAP_BENCH_MAPBENCH_RESULTS_H */

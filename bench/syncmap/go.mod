@@ -1,0 +1,3 @@
+module rcumap/bench/syncmap
+
+go 1.19
