@@ -154,6 +154,34 @@ if test -n "$tfiles"; then
 		}
 		return sprintf("%.2f", med[id, p]) (r == "" ? "" : sprintf(" (×%.2f)", r))
 	}
+	# One table of group g: a row per peer and thread count (tl[1..nt]), a
+	# column per col[1..nc] headed head[1..nc]; rows with no data are left out.
+	function table(g, nc, nt,    line, sep, m, k, j, p, c, any) {
+		line = "| peer | threads |"
+		sep = "| --- | ---: |"
+		for (m = 1; m <= nc; m++) {
+			line = line " " head[m] " |"
+			sep = sep " ---: |"
+		}
+		print line
+		print sep
+		for (k = 0; k < npeer; k++) {
+			p = peer[k]
+			if (!((g, p) in in_group))
+				continue
+			for (j = 1; j <= nt; j++) {
+				line = "| " (p ~ /^rcumap/ ? "**" p "**" : p) " | " tl[j] " |"
+				any = 0
+				for (m = 1; m <= nc; m++) {
+					c = mops(g SUBSEP col[m] SUBSEP tl[j], p)
+					any += c != "–"
+					line = line " " c " |"
+				}
+				if (any)
+					print line
+			}
+		}
+	}
 	NF > 1 {
 		ex = f("experiment"); p = f("peer"); keys = f("keys"); t = f("threads")
 		if (!(p in known)) {
@@ -213,30 +241,11 @@ if test -n "$tfiles"; then
 			print ""
 			print "### " human(a[1]) " keys, " a[2] (a[3] == "presized" ? "" : ", " a[3] " table")
 			print ""
-			line = "| peer | threads |"
-			sep = "| --- | ---: |"
 			for (m = 1; m <= nm; m++) {
-				line = line " " mixname(ml[m]) " |"
-				sep = sep " ---: |"
+				col[m] = ml[m]
+				head[m] = mixname(ml[m])
 			}
-			print line
-			print sep
-			for (k = 0; k < npeer; k++) {
-				p = peer[k]
-				if (!((g, p) in in_group))
-					continue
-				for (j = 1; j <= nt; j++) {
-					line = "| " (p ~ /^rcumap/ ? "**" p "**" : p) " | " tl[j] " |"
-					any = 0
-					for (m = 1; m <= nm; m++) {
-						c = mops(g SUBSEP ml[m] SUBSEP tl[j], p)
-						any += c != "–"
-						line = line " " c " |"
-					}
-					if (any)
-						print line
-				}
-			}
+			table(g, nm, nt)
 			if (a[2] == "uniform" && a[3] == "presized")
 				for (m = 1; m <= nm; m++)
 					print "@img throughput-" a[1] "-" ml[m] " Throughput against threads, " \
@@ -261,30 +270,9 @@ if test -n "$tfiles"; then
 			print ""
 			print "### " human(g) " keys"
 			print ""
-			line = "| peer | threads |"
-			sep = "| --- | ---: |"
-			for (m = 1; m <= ntb; m++) {
-				line = line " " tb[m] " |"
-				sep = sep " ---: |"
-			}
-			print line
-			print sep
-			for (k = 0; k < npeer; k++) {
-				p = peer[k]
-				if (!((g, p) in in_group))
-					continue
-				for (j = 1; j <= nt; j++) {
-					line = "| " (p ~ /^rcumap/ ? "**" p "**" : p) " | " tl[j] " |"
-					any = 0
-					for (m = 1; m <= ntb; m++) {
-						c = mops(g SUBSEP tb[m] SUBSEP tl[j], p)
-						any += c != "–"
-						line = line " " c " |"
-					}
-					if (any)
-						print line
-				}
-			}
+			for (m = 1; m <= ntb; m++)
+				col[m] = head[m] = tb[m]
+			table(g, ntb, nt)
 			print "@img fill-" g " Fill throughput, " human(g) " keys"
 		}
 	}' $tfiles
