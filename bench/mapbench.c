@@ -13,8 +13,10 @@
  *   size stays near n. Builds use the peer's own loop in fill mode (up to
  *   4 threads, 1 for single-writer and unsynchronised peers) and are checked
  *   (count, and 4096 sampled lookups over [0, 2n)) before anything is timed.
- * - Per-thread seeds depend only on (--seed, thread index), so every peer
- *   sees the same key and operation sequence in every measurement.
+ * - Per-thread seeds depend only on (--seed, round, cell, thread index), so
+ *   every peer sees the same key and operation sequence in the same
+ *   measurement, and no measurement replays the writes of an earlier one on
+ *   the same table (mb_cell_seed).
  * - One measurement: T threads, each registered with the peer (thread_init)
  *   for this measurement only, start on a common pthread barrier; main sleeps
  *   -s seconds and raises the stop flag, which the loop polls once per batch
@@ -47,8 +49,8 @@
  *   does not leak between peers. Resident pages (/proc/self/statm) before
  *   create and after a single-threaded pre-sized build and a barrier, per
  *   entry; the peer's own mem() live bytes when it keeps them; plus the
- *   per-entry bytes its users must add (cds_lfht's rcu_head): total = RSS +
- *   user bytes.
+ *   per-entry bytes its users must add (cds_lfht's rcu_head), shown apart
+ *   though the peer's nodes hold them, so they are in RSS: total = RSS.
  * - Latency during resize (resizable peers): one lookup thread on a table of
  *   --special-keys keys built from empty (presize 0, so it may shrink too)
  *   times every get into a log-linear histogram (16 sub-buckets per power of
