@@ -159,7 +159,7 @@ static __attribute__((noreturn)) void mb_usage(const char *prog, int status)
 		"                  threads 1,2,4; 1 s x 3 rounds; fill at 1M; memory at 1M,10M\n"
 		"                  (the default)\n"
 		"  --quick         keys 10K,1M; mixes 100,90,50; uniform; threads 1,2;\n"
-		"                  0.15 s x 3 rounds; fill at 100K; memory at 1M; latency and\n"
+		"                  0.1 s x 3 rounds; fill at 100K; memory at 1M; latency and\n"
 		"                  reclaim 0.5 s at 1M (under 2 minutes on 2 cores)\n"
 		"  -k LIST         key counts of the mixed runs, each %" PRIu64 "..%" PRIu64 "\n"
 		"  -m LIST         lookup percentages, each 0..100 (the rest: insert/delete)\n"
@@ -356,7 +356,7 @@ static void mb_preset(struct mb_opts *o, int quick)
 		MB_SET_LIST(&o->threads, 1, 2);
 		MB_SET_LIST(&o->fill_keys, 100000);
 		MB_SET_LIST(&o->memory_keys, 1000000);
-		o->run_ms = 150;
+		o->run_ms = 100;
 		o->latency_ms = 500;
 		o->reclaim_ms = 500;
 	} else {

@@ -292,10 +292,10 @@ if test -n "$mfiles"; then
 	echo
 	echo "## Memory"
 	echo
-	echo "Bytes per entry after inserting n entries into an empty table, in a fresh process:"
+	echo "Bytes per entry of a table built pre-sized for n entries, each in a fresh process:"
 	echo "RSS growth; own: what the peer's allocations account for (Go: heap in use after a"
-	echo "GC); user: what a user of the peer must add per entry (cds_lfht: the rcu_head);"
-	echo "total = own + user."
+	echo "GC); user: what a user of the peer must add per entry (cds_lfht: the rcu_head, which"
+	echo "the peer's nodes hold, so it is in RSS already); total = RSS (Go: own)."
 	echo
 	# shellcheck disable=SC2086 # $mfiles: paths without blanks, split on purpose
 	awk -F, "$common"'

@@ -93,7 +93,7 @@ or two; the preset is applied first and the other options override it.
                  threads 1,2,4; 1 s x 3 rounds; fill at 1M; memory at 1M,10M
                  (the default)
   -quick         keys 10K,1M; mixes 100,90,50; uniform; threads 1,2;
-                 0.2 s x 3 rounds; fill and memory at 1M
+                 0.1 s x 3 rounds; fill at 100K; memory at 1M
   -k LIST        key counts of the mixed runs, each 256..268435456
   -m LIST        lookup percentages, each 0..100 (the rest: insert/delete)
   -d LIST        key distributions: uniform, zipf (s=0.99)
@@ -210,7 +210,7 @@ func setPreset(o *options, quick bool) {
 		o.dists = []uint64{distUniform}
 		o.threads = []uint64{1, 2}
 		o.memoryKeys = []uint64{1000000}
-		o.runMs = 150 // as mapbench --quick
+		o.runMs = 100 // as mapbench --quick
 	} else {
 		o.preset = "full"
 		o.keys = []uint64{10000, 1000000, 10000000}
