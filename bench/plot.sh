@@ -99,6 +99,8 @@ else
 fi
 
 script=$tmp/plots.gp
+# human() and addsorted(), shared with report.sh.
+awklib=$(cat "$(dirname "$0")/lib.awk")
 cat >"$script" <<EOF
 set terminal $term size 1000,600
 set datafile missing '?'
@@ -111,38 +113,13 @@ EOF
 # Writes the data files and appends the plot commands to $script. Each peer
 # keeps its colour in every plot (its family: the name less -memb/-qsbr);
 # qsbr variants are dashed; rcumap lines are thicker.
-awk -F '\t' -v q="'" -v tmp="$tmp" -v dir="$dir" -v script="$script" '
-function human(n) {
-	if (n >= 1000000 && n % 1000000 == 0)
-		return (n / 1000000) "M"
-	if (n >= 1000 && n % 1000 == 0)
-		return (n / 1000) "K"
-	return n
-}
+awk -F '\t' -v q="'" -v tmp="$tmp" -v dir="$dir" -v script="$script" "$awklib"'
 function mixtext(m) {
 	if (m == 100)
 		return "100% lookups (read-only)"
 	if (m == 0)
 		return "0% lookups (50% inserts, 50% deletes)"
 	return m "% lookups, " (100 - m) / 2 "% inserts, " (100 - m) / 2 "% deletes"
-}
-# Appends v to the numeric list l (a string "a b c"), kept sorted, no duplicates.
-function addsorted(l, v,    a, n, i, out, done) {
-	n = split(l, a, " ")
-	out = ""
-	done = 0
-	for (i = 1; i <= n; i++) {
-		if (a[i] + 0 == v + 0)
-			return l
-		if (!done && v + 0 < a[i] + 0) {
-			out = out " " v
-			done = 1
-		}
-		out = out " " a[i]
-	}
-	if (!done)
-		out = out " " v
-	return substr(out, 2)
 }
 function style(p,    fam, c, s) {
 	fam = p
@@ -283,7 +260,7 @@ fi
 
 # ---- (b) lookup latency, steady against resizing -----------------------------
 if test -f "$dir/latency.csv"; then
-	awk -F, -v q="'" -v tmp="$tmp" -v dir="$dir" -v script="$script" '
+	awk -F, -v q="'" -v tmp="$tmp" -v dir="$dir" -v script="$script" "$awklib"'
 	FNR == 1 {
 		for (i = 1; i <= NF; i++)
 			col[$i] = i
@@ -312,13 +289,6 @@ if test -f "$dir/latency.csv"; then
 		v[id, ph, 1] = $(col["p50_ns"])
 		v[id, ph, 2] = $(col["p99_ns"])
 		v[id, ph, 3] = $(col["p999_ns"])
-	}
-	function human(n) {
-		if (n >= 1000000 && n % 1000000 == 0)
-			return (n / 1000000) "M"
-		if (n >= 1000 && n % 1000 == 0)
-			return (n / 1000) "K"
-		return n
 	}
 	END {
 		if (nid == 0)

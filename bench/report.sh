@@ -65,15 +65,8 @@ img() {
 # Functions every awk program below starts with. Each CSV file's first line
 # names its columns: col[] maps a name to its field, f(name) reads it.
 # shellcheck disable=SC2016 # awk code: the $ are awk's
-common='
+common=$(cat "$(dirname "$0")/lib.awk")'
 function f(name) { return (name in col) ? $(col[name]) : "" }
-function human(n) {
-	if (n >= 1000000 && n % 1000000 == 0)
-		return (n / 1000000) "M"
-	if (n >= 1000 && n % 1000 == 0)
-		return (n / 1000) "K"
-	return n
-}
 function cell(v) { if (v == "") return "–"; gsub(/\|/, "\\|", v); return v }
 function fmt(v, spec) { return v == "" ? "–" : sprintf(spec, v) }
 FNR == 1 {
@@ -123,23 +116,6 @@ if test -n "$tfiles"; then
 		return m "% get"
 	}
 	# Insertion into a numeric list kept sorted (desc: descending).
-	function addsorted(l, v, desc,    a, n, i, out, done) {
-		n = split(l, a, " ")
-		out = ""
-		done = 0
-		for (i = 1; i <= n; i++) {
-			if (a[i] + 0 == v + 0)
-				return l
-			if (!done && (desc ? v + 0 > a[i] + 0 : v + 0 < a[i] + 0)) {
-				out = out " " v
-				done = 1
-			}
-			out = out " " a[i]
-		}
-		if (!done)
-			out = out " " v
-		return substr(out, 2)
-	}
 	# "Mops/s (×ratio)", the ratio from the CSV or computed as mapbench does.
 	function mops(id, p,    r, b) {
 		if (!((id, p) in med))
