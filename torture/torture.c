@@ -1015,11 +1015,15 @@ struct hold_watch {
 
 /*
  * Decide one writer at the end of a hold. Progress (an update completed, or
- * a migration step) or idleness by design: fine. No progress while blocked
- * in the kernel (state S or D), or while it ran for HOLD_RAN_NS: it waited
- * for the reader, a STALL. No progress while runnable but hardly scheduled
- * (2 cores, a dozen threads: the scheduler can leave a thread that yielded
- * waiting for hundreds of ms): undecided, the hold goes on.
+ * a migration step), idleness by design, or a writer that has ended with
+ * the scenario: fine. No progress while asleep (state S: a futex, the only
+ * way to wait for a reader without spinning), or while it ran for
+ * HOLD_RAN_NS: it waited for the reader, a STALL. No progress while
+ * runnable but hardly scheduled (2 cores, a dozen threads: the scheduler can
+ * leave a thread that yielded waiting for hundreds of ms), or in the
+ * kernel's uninterruptible sleep (state D: a page fault or the address-space
+ * lock, which no reader holds): undecided, the hold goes on, up to
+ * HOLD_EXTEND_NS.
  */
 static int hold_decide(struct thr *t, struct hold_watch *hw, uint64_t el, int last)
 {
@@ -1030,9 +1034,11 @@ static int hold_decide(struct thr *t, struct hold_watch *hw, uint64_t el, int la
 	if (LOAD(&w->idle_gen) != hw->idle0 || LOAD(&w->ops) != hw->ops0 ||
 	    LOAD(&w->steps) != hw->steps0)
 		return 0;
+	if (stopping() || strcmp(LOAD(&w->state), "exited") == 0)
+		return 0;
 	cpu = thread_cpu_ns(w->tid) - hw->cpu0;
 	st = thread_kstate(w->ktid);
-	if (st == 'R' && cpu < HOLD_RAN_NS && !last)
+	if ((st == 'R' || st == 'D') && cpu < HOLD_RAN_NS && !last)
 		return 1;
 	dump_stack(w->tid, w->name);
 	tfail(E_STALL, 0,
