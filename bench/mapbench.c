@@ -304,9 +304,10 @@ static void mb_run_fill(const struct mb_opts *o, uint64_t n, double t_start)
 					rates[((size_t)c * np + pi) * R + r] = out.rate;
 					mb_problem("%s: fill of %" PRIu64 " keys (%s, %u thread(s), round %u) "
 						   "stopped at its %.0f s deadline after %" PRIu64
-						   " inserts", p->name, n, growing ? "growing" : "presized",
+						   " inserts; its threads ran %.2f s of CPU in %.2f s",
+						   p->name, n, growing ? "growing" : "presized",
 						   threads, r + 1, (double)mb_fill_deadline_ns(n) * 1e-9,
-						   out.ops[BENCH_INSERT]);
+						   out.ops[BENCH_INSERT], out.cpu_seconds, out.max_seconds);
 				} else if (out.done[BENCH_INSERT] != n || mb_count(p, table) != n) {
 					mb_problem("%s: fill inserted %" PRIu64 " of %" PRIu64 " keys",
 						   p->name, out.done[BENCH_INSERT], n);

@@ -236,6 +236,7 @@ struct mb_worker {
 	pthread_barrier_t *start;
 	struct bench_work work;
 	struct bench_counts counts;	/* written by the worker, read after join */
+	double cpu_seconds;		/* the worker's CPU time, measured at its end */
 	int joined;			/* already joined (mb_measure's deadline wait) */
 } __attribute__((aligned(64)));	/* no false sharing between workers' counts */
 
@@ -254,7 +255,19 @@ struct mb_outcome {
 	uint64_t ops[3], done[3], acc;
 	double rate;		/* mixed: sum of per-thread ops/s; fill: inserts / slowest thread's s */
 	double max_seconds;
+	double cpu_seconds;	/* summed over the workers: tells a stopped fill that was
+				 * computing from one that was waiting or not scheduled */
 };
+
+/* The calling thread's CPU time so far (0 if the clock is missing). */
+static double mb_thread_cpu_seconds(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static void *mb_worker_main(void *arg)
 {
@@ -264,6 +277,7 @@ static void *mb_worker_main(void *arg)
 	/* The common start: pairs with mb_team_go's wait and the extra threads'. */
 	pthread_barrier_wait(w->start);
 	w->peer->run(w->table, &w->work, &w->counts);
+	w->cpu_seconds = mb_thread_cpu_seconds();
 	mb_tfini(w->peer);
 	return NULL;
 }
@@ -344,6 +358,7 @@ static void mb_team_join(struct mb_team *team, int fill, struct mb_outcome *out)
 			out->done[k] += c->done[k];
 		}
 		out->acc += c->acc;
+		out->cpu_seconds += team->w[i].cpu_seconds;
 		total += ops;
 		if (c->seconds > out->max_seconds)
 			out->max_seconds = c->seconds;
