@@ -93,11 +93,48 @@ extern struct rcumap_bucket rcumap_empty RCUMAP_INTERNAL;
 
 #define SLOT_UNFILLED ((uintptr_t)0)
 #define SLOT_FROZEN ((uintptr_t)1)
+#define SLOT_FILTERED ((uintptr_t)2)
+#define SLOT_FLAGS ((uintptr_t)15)  /* buckets are 16-byte aligned */
 #define SLOT_EMPTY ((uintptr_t)&rcumap_empty)
+
+/*
+ * The slot filter. On 64-bit machines a bucket pointer normally leaves its
+ * top 16 bits zero; then the slot word carries SLOT_FILTERED and, in those
+ * bits, one bit per record: bit (hash >> 28) of every record's 32-bit hash.
+ * A lookup whose bit is clear knows the key is absent without reading the
+ * bucket, which for a missing key saves the lookup's second cache miss. A
+ * pointer that uses its top bits (tagged pointers, 57-bit address spaces) is
+ * stored without a filter. The filter travels in the same word as the
+ * pointer, so one atomic load gives a consistent pair.
+ */
+#define SLOT_FILTER_SHIFT 48
+#define SLOT_FILTER_OK (UINTPTR_MAX > UINT32_MAX)
+
+static inline unsigned filter_bit(uint32_t hash)
+{
+	return hash >> 28;
+}
 
 static inline struct rcumap_bucket *slot_bucket(uintptr_t s)
 {
-	return (struct rcumap_bucket *)(s & ~SLOT_FROZEN);
+#if SLOT_FILTER_OK
+	uintptr_t keep = (s & SLOT_FILTERED) ? ((uintptr_t)1 << SLOT_FILTER_SHIFT) - 1 : UINTPTR_MAX;
+
+	return (struct rcumap_bucket *)(s & keep & ~SLOT_FLAGS);
+#else
+	return (struct rcumap_bucket *)(s & ~SLOT_FLAGS);
+#endif
+}
+
+/* 0 if the slot's filter proves that no record with this hash is there. */
+static inline int slot_may_hold(uintptr_t s, uint32_t hash)
+{
+#if SLOT_FILTER_OK
+	return !(s & SLOT_FILTERED) || ((s >> (SLOT_FILTER_SHIFT + filter_bit(hash))) & 1);
+#else
+	(void)s, (void)hash;
+	return 1;
+#endif
 }
 
 /* One generation: a power-of-two array of slots. */
@@ -234,12 +271,11 @@ static inline uint32_t rev32(uint32_t x)
  * or the intersection of both slots' intervals. Lookups pass NULL, which
  * compiles the interval away. Must run inside a read section.
  */
-static inline const struct rcumap_bucket *locate_bucket(struct rcumap *map, uint32_t h,
-							 uint64_t *endp)
+static inline uintptr_t locate_word(struct rcumap *map, uint32_t h, uint64_t *endp)
 {
 	/* Pairs with the release stores of map->cur in create/migration. */
 	struct rcumap_table *t = load_acquire(&map->cur);
-	const struct rcumap_bucket *frozen = &rcumap_empty;
+	uintptr_t frozen = SLOT_EMPTY;
 	uint64_t frozen_end = POS_END, end = POS_END;
 
 	for (;;) {
@@ -265,13 +301,19 @@ static inline const struct rcumap_bucket *locate_bucket(struct rcumap *map, uint
 			}
 			if (endp)
 				*endp = end;
-			return slot_bucket(s);
+			return s;
 		}
-		frozen = slot_bucket(s);
+		frozen = s;
 		frozen_end = end;
 		/* Pairs with the release store of t->next before the first freeze. */
 		t = load_acquire(&t->next);
 	}
+}
+
+static inline const struct rcumap_bucket *locate_bucket(struct rcumap *map, uint32_t h,
+							 uint64_t *endp)
+{
+	return slot_bucket(locate_word(map, h, endp));
 }
 
 /* bucket.c */
@@ -373,6 +415,26 @@ static inline size_t rec_len(const struct rcumap_rec *r)
 void rcumap__retire_bucket(struct rcumap *map, struct rcumap_bucket *b,
 			   uint32_t dead) RCUMAP_INTERNAL;
 void rcumap__retire_table(struct rcumap *map, struct rcumap_table *t) RCUMAP_INTERNAL;
+/* The slot word that publishes bucket b: its pointer, with its filter when it fits. */
+static inline uintptr_t slot_word(const struct rcumap_bucket *b)
+{
+	uintptr_t p = (uintptr_t)b;
+#if SLOT_FILTER_OK
+	uintptr_t f = 0;
+
+	if (b == &rcumap_empty || (p >> SLOT_FILTER_SHIFT))
+		return p;
+#ifdef RCUMAP_BROKEN_SLOT_FILTER
+	for (uint32_t i = 1; i < b->n; i++)  /* negative control: rec[0] has no bit */
+#else
+	for (uint32_t i = 0; i < b->n; i++)
+#endif
+		f |= (uintptr_t)1 << filter_bit(rec_hash(&b->rec[i]));
+	p |= SLOT_FILTERED | f << SLOT_FILTER_SHIFT;
+#endif
+	return p;
+}
+
 void rcumap__free_entry(struct rcumap *map, const struct rcumap_rec *r) RCUMAP_INTERNAL;
 
 /* resize.c */

@@ -207,10 +207,13 @@ static __attribute__((noinline)) void *get_long(struct rcumap *map, uint32_t has
 {
 	struct rcumap_probe p;
 	const struct rcumap_bucket *b;
+	uintptr_t s = locate_word(map, hash, NULL);
 	long i;
 
+	if (!slot_may_hold(s, hash))
+		return NULL;
 	probe_init(&p, hash, key, len);
-	b = locate_bucket(map, hash, NULL);
+	b = slot_bucket(s);
 	i = bucket_find(b, &p);
 	return i < 0 ? NULL : b->rec[i].value;
 }
@@ -223,6 +226,7 @@ void *rcumap_get(struct rcumap *map, const void *key, size_t len)
 {
 	const struct rcumap_bucket *b;
 	uint64_t tag, w0, w1 = 0;
+	uintptr_t s;
 	uint32_t hash, n;
 
 	if (unlikely(!map || (!key && len) || len > RCUMAP_KEY_MAX))
@@ -241,7 +245,10 @@ void *rcumap_get(struct rcumap *map, const void *key, size_t len)
 		w0 = load_partial(key, len);
 	}
 	tag = (uint64_t)hash | ((uint64_t)len << 32);
-	b = locate_bucket(map, hash, NULL);
+	s = locate_word(map, hash, NULL);
+	if (!slot_may_hold(s, hash))
+		return NULL;
+	b = slot_bucket(s);
 	n = b->n;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct rcumap_rec *r = &b->rec[i];
@@ -501,7 +508,7 @@ static int update(struct rcumap *map, enum op op, const void *key, size_t len,
 #endif
 		TORTURE_POINT(RCUMAP_TP_PUBLISH);
 		/* Ordering: see publish_cas above (cas_acq_rel). */
-		if (publish_cas(slot, &s, (uintptr_t)c.nb)) {
+		if (publish_cas(slot, &s, slot_word(c.nb))) {
 			torture_published(&c, &rec, op, value);
 			TORTURE_POINT(RCUMAP_TP_UNLINK);
 #ifndef RCUMAP_BROKEN_RETIRE_EARLY

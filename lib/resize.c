@@ -136,7 +136,7 @@ int rcumap__fill_dest(struct rcumap *map, struct rcumap_table *t,
 	 * Publish the filled slot: release orders the bucket contents before
 	 * it; pairs with the acquire slot loads of readers and writers in nt.
 	 */
-	if (!cas_acq_rel(&nt->slots[d], &expected, (uintptr_t)nb))
+	if (!cas_acq_rel(&nt->slots[d], &expected, slot_word(nb)))
 		rcumap__bucket_free(map, nb);  /* another helper filled it first */
 	else if (nb != &rcumap_empty)
 		TORTURE_PUBLISH(nb, RCUMAP_KIND_BUCKET);

@@ -74,6 +74,7 @@ void rcumap_torture_seen(const void *obj, int kind);
  * NONATOMIC_CAS     the slot CAS of updates is a load, a compare and a store
  * STALE_GEN         an update writes into a frozen slot of an old generation
  *                   instead of following its forwarding mark
+ * SLOT_FILTER       a slot word's filter leaves out its bucket's first record
  */
 /* ---- 3. ThreadSanitizer ---------------------------------------------------------- */
 

@@ -526,6 +526,57 @@ static void create_rejects_min_slots_above_slots_max_but_accepts_slots_max(void 
 	ca_check_balanced(&ca);
 }
 
+/* An allocator that breaks the 16-byte contract for buckets: 8 past a 16-byte boundary. */
+struct misalign {
+	long live;
+	unsigned long refused;  /* misaligned buckets handed out */
+};
+
+static void *misalign_alloc(size_t size, enum rcumap_kind kind, void *arg)
+{
+	struct misalign *m = arg;
+	char *p = aligned_alloc(16, size + 16);
+
+	if (!p)
+		return NULL;
+	m->live++;
+	if (kind != RCUMAP_KIND_BUCKET)
+		return p;
+	m->refused++;
+	return p + 8;
+}
+
+static void misalign_free(void *ptr, size_t size, enum rcumap_kind kind, void *arg)
+{
+	struct misalign *m = arg;
+
+	(void)size;
+	m->live--;
+	free(kind == RCUMAP_KIND_BUCKET ? (char *)ptr - 8 : ptr);
+}
+
+static void update_refuses_a_misaligned_bucket_with_enomem_and_changes_nothing(void **state)
+{
+	struct misalign m = { 0 };
+	struct rcumap_config cfg = {
+		.flavor = RCUMAP_FLAVOR, .alloc = misalign_alloc, .free = misalign_free,
+		.alloc_arg = &m,
+	};
+	struct rcumap *map = NULL;
+	uint64_t k = 42;
+
+	(void)state;
+	assert_rc(rcumap_create(&cfg, &map), 0);
+	assert_rc(rcumap_insert(map, &k, sizeof(k), &m), -ENOMEM);
+	assert_rc(rcumap_put(map, &k, sizeof(k), &m), -ENOMEM);
+	assert_true(m.refused >= 2);
+	assert_null(get_locked(map, &k, sizeof(k)));
+	assert_size(rcumap_count(map), 0);
+	assert_rc(rcumap_validate(map), 0);
+	assert_rc(rcumap_destroy(map), 0);
+	assert_int_equal(m.live, 0);
+}
+
 static void create_rounds_min_slots_up_to_a_power_of_two_and_defaults_to_eight(void **state)
 {
 	static const struct { size_t min, slots; } cases[] = {
@@ -2843,6 +2894,7 @@ int main(void)
 		T(create_rejects_alloc_without_free_and_free_without_alloc),
 		T(create_rejects_min_slots_above_slots_max_but_accepts_slots_max),
 		T(create_rounds_min_slots_up_to_a_power_of_two_and_defaults_to_eight),
+		T(update_refuses_a_misaligned_bucket_with_enomem_and_changes_nothing),
 		T(create_returns_enomem_at_every_failed_allocation_and_leaks_nothing),
 		T(destroy_of_null_map_returns_einval),
 		T(destroy_frees_every_remaining_value_once_and_all_memory),

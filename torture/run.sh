@@ -173,6 +173,9 @@ negative)
 	expect_failure stale_gen 'STATE|ABSENCE|LINCHECK|ACCOUNTING' \
 		'updates land in a migrated generation' \
 		"$bin/torture_broken_stale_gen$ext" $args
+	expect_failure slot_filter 'ABSENCE|LINCHECK|ACCOUNTING' \
+		'lookups miss keys that the slot filter hides' \
+		"$bin/torture_broken_slot_filter$ext" $args
 	expect_failure faults_fill_enomem 'differs|FAILURE' \
 		'a failed allocation during a migration loses entries' \
 		"$bin/faults_broken$ext"
