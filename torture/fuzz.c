@@ -1184,6 +1184,24 @@ static void trav_point(struct trav *t, struct plan *pl)
 		trav_note_resize(t);
 }
 
+/*
+ * What every traversal op does first: nothing at the end of the input, a
+ * count check instead when traversals nest too deep, and a barrier first
+ * when param asks for one. 0 when the traversal must not run.
+ */
+static int trav_start_ok(unsigned param)
+{
+	if (fz.eof)
+		return 0;
+	if (fz.ntrav == MAX_TRAV) {
+		check_count("instead of a traversal nested too deep");
+		return 0;
+	}
+	if ((param & 1) && barrier_allowed())
+		do_barrier();
+	return 1;
+}
+
 static void op_iter(unsigned param)
 {
 	unsigned n = next_byte();
@@ -1195,14 +1213,8 @@ static void op_iter(unsigned param)
 	void *value;
 	int rc;
 
-	if (fz.eof)
+	if (!trav_start_ok(param))
 		return;
-	if (fz.ntrav == MAX_TRAV) {
-		check_count("instead of a traversal nested too deep");
-		return;
-	}
-	if ((param & 1) && barrier_allowed())
-		do_barrier();
 	rcu_read_lock();
 	fz.rs_depth++;
 	trav_begin(&t, "rcumap_iter_next");
@@ -1270,14 +1282,8 @@ static void op_scan(unsigned param)
 	struct trav t;
 	int rc;
 
-	if (fz.eof)
+	if (!trav_start_ok(param))
 		return;
-	if (fz.ntrav == MAX_TRAV) {
-		check_count("instead of a traversal nested too deep");
-		return;
-	}
-	if ((param & 1) && barrier_allowed())
-		do_barrier();
 	trav_begin(&t, "rcumap_scan");
 	sc.t = &t;
 	for (;;) {

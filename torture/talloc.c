@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -988,4 +989,24 @@ uint64_t talloc_lag_pct(const struct talloc_stats *s, double pct)
 		}
 	}
 	return s->lag_max_ns;
+}
+
+int talloc_probe(const void *addr, void *buf, size_t n)
+{
+	struct iovec l = { buf, n }, r = { (void *)(uintptr_t)addr, n };
+
+	return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == (ssize_t)n;
+}
+
+int talloc_is_freed(uintptr_t obj, int *kind)
+{
+	struct talloc_hdr h;
+
+	if (obj < 4096 + sizeof(h) || (obj & 15) || !talloc_probe((void *)(obj - sizeof(h)), &h, sizeof(h)))
+		return 0;
+	if (h.magic != TALLOC_MAGIC || (h.state & TA_STATE_MASK) != TA_FREED ||
+	    h.kind >= RCUMAP_TORTURE_KINDS)
+		return 0;
+	*kind = (int)h.kind;
+	return 1;
 }

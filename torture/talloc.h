@@ -169,6 +169,18 @@ void talloc_discard_value(void *value);
  */
 int talloc_check(const void *obj, int kind, const char *who);
 
+/*
+ * For crash attribution, from a signal handler: is obj (maybe a payload
+ * pointer, maybe garbage) one of our objects in state FREED? Then its kind
+ * goes to *kind and the result is 1. The header is read with
+ * process_vm_readv, so a bad pointer makes the read fail, not the caller.
+ * Async-signal-safe.
+ */
+int talloc_is_freed(uintptr_t obj, int *kind);
+
+/* Copy n bytes from addr; 0 (not a fault) if they are not all mapped. */
+int talloc_probe(const void *addr, void *buf, size_t n);
+
 /* The grace-period thread: one more grace period ended. Ages every retired
  * object by one and gives back to libc the quarantined ones old enough. */
 void talloc_gp_tick(void);

@@ -49,7 +49,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -374,63 +373,31 @@ static void sleep_ns(uint64_t ns)
  * faulting thread was holding: its registers, and the bucket of its
  * in-section traversal. If one of them is one of talloc's objects in state
  * FREED, the crash is a use after free: the allocator reports it (POISON,
- * fatal, with the object's history). White box: talloc.c's header layout
- * (128 bytes before the payload; magic at 16, state at 20), read with
- * process_vm_readv so that a bad pointer fails the read, not the handler.
+ * fatal, with the object's history). talloc_is_freed reads the header with
+ * process_vm_readv, so that a bad pointer fails the read, not the handler.
  * A crash after an earlier failure also ends the run through the failure
  * path (the map is corrupt by then). Any other crash stays a crash.
  * Not installed under sanitizers, which report crashes themselves.
  */
-#define TALLOC_HDR_BYTES 128
-#define TALLOC_HDR_MAGIC_AT 16
-#define TALLOC_HDR_STATE_AT 20
-#define TALLOC_HDR_KIND_AT 24
-#define TALLOC_MAGIC_LIVE 0x7a110c8du
-
 static __thread const void *const *crash_iter_bucket; /* &it.bucket of a traversal */
-
-static int probe(const void *addr, void *buf, size_t n)
-{
-	struct iovec l = { buf, n }, r = { (void *)(uintptr_t)addr, n };
-
-	return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == (ssize_t)n;
-}
-
-/* Is obj (a payload pointer) a talloc object in state FREED? Its kind in *kind. */
-static int freed_object(uintptr_t obj, int *kind)
-{
-	unsigned char h[TALLOC_HDR_BYTES];
-	uint32_t magic, state, k;
-
-	if (obj < 4096 + TALLOC_HDR_BYTES || (obj & 15) ||
-	    !probe((void *)(obj - TALLOC_HDR_BYTES), h, sizeof(h)))
-		return 0;
-	memcpy(&magic, h + TALLOC_HDR_MAGIC_AT, 4);
-	memcpy(&state, h + TALLOC_HDR_STATE_AT, 4);
-	memcpy(&k, h + TALLOC_HDR_KIND_AT, 4);
-	if (magic != TALLOC_MAGIC_LIVE || state != TA_FREED || k >= RCUMAP_TORTURE_KINDS)
-		return 0;
-	*kind = (int)k;
-	return 1;
-}
 
 /*
  * A traversal handed out a key that is not a pool key. If the key bytes lie
  * in a freed key copy, or in (or past the end of) a freed bucket, that is
  * the error: records are 32 bytes after a 32-byte header, an inline key 8
- * bytes into its record. Walks back at most 16k records. White box, as above.
+ * bytes into its record. Walks back at most 16k records.
  */
 static int attribute_garbage(const void *key)
 {
 	uintptr_t k = (uintptr_t)key;
 	int kind;
 
-	if (freed_object(k, &kind)) {
+	if (talloc_is_freed(k, &kind)) {
 		talloc_check(key, kind, "a traversal's key copy");
 		return 1;
 	}
 	for (uintptr_t off = 8 + 32; off <= 8 + 32 * 16384 && off < k; off += 32)
-		if (freed_object(k - off, &kind)) {
+		if (talloc_is_freed(k - off, &kind)) {
 			talloc_check((void *)(k - off), kind, "a traversal's bucket");
 			return 1;
 		}
@@ -484,11 +451,11 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 	int poison = (a >> 16) == (0x6b6b6b6b6b6b6b6bull >> 16), n = 0, kind;
 
 	if (crash_iter_bucket)
-		probe(crash_iter_bucket, &cand[n++], sizeof(cand[0]));
+		talloc_probe(crash_iter_bucket, &cand[n++], sizeof(cand[0]));
 	for (int i = 0; i < NGREG; i++)
 		cand[n++] = (uintptr_t)uc->uc_mcontext.gregs[i];
 	for (int i = 0; i < n; i++)
-		if (freed_object(cand[i], &kind)) {
+		if (talloc_is_freed(cand[i], &kind)) {
 			out("signal %d (%s) at %p while holding freed %s %p: a use after free",
 			    sig, strsignal(sig), si->si_addr, talloc_kind_name(kind), (void *)cand[i]);
 			/* Reports POISON (fatal) with the object's history. */
@@ -1415,10 +1382,11 @@ static void writer_op(struct thr *t)
 	quiesce();
 }
 
-static void run_writer(struct thr *t)
+/* A writer's loop: one op per round, counted, until the scenario stops. */
+static void run_op_loop(struct thr *t, void (*op)(struct thr *t))
 {
 	while (!stopping()) {
-		writer_op(t);
+		op(t);
 		BUMP(&t->ops);
 	}
 }
@@ -1676,14 +1644,6 @@ static void fault_op(struct thr *t)
 	set_state(t, "between updates");
 	rs_unlock();
 	quiesce();
-}
-
-static void run_fault_writer(struct thr *t)
-{
-	while (!stopping()) {
-		fault_op(t);
-		BUMP(&t->ops);
-	}
 }
 
 /* ---- lincheck ------------------------------------------------------------------------ */
@@ -1957,11 +1917,11 @@ static void *thread_main(void *arg)
 	case RO_HOLD: run_hold(t); break;
 	case RO_ITER: run_iter(t); break;
 	case RO_SCAN: run_scan(t); break;
-	case RO_WRITER: run_writer(t); break;
+	case RO_WRITER: run_op_loop(t, writer_op); break;
 	case RO_RESIZER: run_resizer(t); break;
 	case RO_GP: run_gp(t); break;
 	case RO_FLOOD: run_flood(t); break;
-	case RO_FAULT: run_fault_writer(t); break;
+	case RO_FAULT: run_op_loop(t, fault_op); break;
 	default: run_lc(t); break;
 	}
 	set_state(t, "exited");
