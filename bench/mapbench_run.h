@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -210,11 +211,20 @@ static void mb_barrier(const struct bench_peer *p, void *table)
 	mb_tfini(p);
 }
 
+/*
+ * Destroys the table, then has glibc consolidate and trim every arena, so
+ * that the next measurement does not pay for this table's frees. Without
+ * it, a later thread that inherits an arena holding millions of freed
+ * small chunks stalls for seconds in malloc_consolidate at its first
+ * request of 1 KiB or more: that stopped growing fills at their deadline
+ * after the 10M-key runs (docs/benchmarks.md).
+ */
 static void mb_destroy(const struct bench_peer *p, void *table)
 {
 	mb_tinit(p);
 	p->destroy(table);
 	mb_tfini(p);
+	malloc_trim(0);
 }
 
 static uint64_t mb_count(const struct bench_peer *p, void *table)
