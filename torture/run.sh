@@ -52,7 +52,7 @@ need() {
 # Sanitizers: any report fails the run (exit status non-zero).
 ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=0:detect_leaks=1:free_fill_byte=107}
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:exitcode=66:second_deadlock_stack=1:suppressions=$srcdir/torture/tsan.supp}
+TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:exitcode=66:second_deadlock_stack=1}
 export ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rcumap-torture.XXXXXX")
