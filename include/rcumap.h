@@ -105,8 +105,9 @@ struct rcumap_config {
 	 * Allocator. Either both set or both NULL (then malloc and free).
 	 * alloc must return memory aligned to at least 16 bytes, or NULL on
 	 * failure. A bucket that is not 16-byte aligned is given back to free
-	 * and the update fails with -ENOMEM, changing nothing. free receives the size and kind given to alloc, and may be
-	 * called from the call_rcu worker thread.
+	 * and the update fails with -ENOMEM, changing nothing. free receives
+	 * the size and kind given to alloc, and may be called from the
+	 * call_rcu worker thread.
 	 */
 	void *(*alloc)(size_t size, enum rcumap_kind kind, void *arg);
 	void (*free)(void *ptr, size_t size, enum rcumap_kind kind, void *arg);

@@ -316,6 +316,17 @@ static inline const struct rcumap_bucket *locate_bucket(struct rcumap *map, uint
 	return slot_bucket(locate_word(map, h, endp));
 }
 
+/*
+ * A lookup's bucket: the one hash h selects, or the empty bucket when the
+ * slot's filter proves the key absent (then the bucket is not read at all).
+ */
+static inline const struct rcumap_bucket *lookup_bucket(struct rcumap *map, uint32_t h)
+{
+	uintptr_t s = locate_word(map, h, NULL);
+
+	return slot_may_hold(s, h) ? slot_bucket(s) : &rcumap_empty;
+}
+
 /* bucket.c */
 
 /* A key prepared for probing: its tag and, when short, its padded words. */

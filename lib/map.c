@@ -207,13 +207,10 @@ static __attribute__((noinline)) void *get_long(struct rcumap *map, uint32_t has
 {
 	struct rcumap_probe p;
 	const struct rcumap_bucket *b;
-	uintptr_t s = locate_word(map, hash, NULL);
 	long i;
 
-	if (!slot_may_hold(s, hash))
-		return NULL;
 	probe_init(&p, hash, key, len);
-	b = slot_bucket(s);
+	b = lookup_bucket(map, hash);
 	i = bucket_find(b, &p);
 	return i < 0 ? NULL : b->rec[i].value;
 }
@@ -226,7 +223,6 @@ void *rcumap_get(struct rcumap *map, const void *key, size_t len)
 {
 	const struct rcumap_bucket *b;
 	uint64_t tag, w0, w1 = 0;
-	uintptr_t s;
 	uint32_t hash, n;
 
 	if (unlikely(!map || (!key && len) || len > RCUMAP_KEY_MAX))
@@ -245,10 +241,7 @@ void *rcumap_get(struct rcumap *map, const void *key, size_t len)
 		w0 = load_partial(key, len);
 	}
 	tag = (uint64_t)hash | ((uint64_t)len << 32);
-	s = locate_word(map, hash, NULL);
-	if (!slot_may_hold(s, hash))
-		return NULL;
-	b = slot_bucket(s);
+	b = lookup_bucket(map, hash);
 	n = b->n;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct rcumap_rec *r = &b->rec[i];

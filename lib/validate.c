@@ -80,15 +80,15 @@ static void check_table(struct vstate *st, const struct rcumap_table *t, int new
 		if (b != &rcumap_empty && b->n == 0)
 			VFAIL(st, "generation %llu slot %zu: allocated empty bucket\n",
 			      (unsigned long long)t->gen, i);
-		for (uint32_t k = 0; k < b->n; k++)
+		for (uint32_t k = 0; k < b->n; k++) {
 			if (!slot_may_hold(s, rec_hash(&b->rec[k])))
 				VFAIL(st, "generation %llu slot %zu: its filter hides record %u\n",
 				      (unsigned long long)t->gen, i, k);
-		for (uint32_t k = 0; k < b->n; k++)
 			if ((rec_hash(&b->rec[k]) & t->mask) != i)
 				VFAIL(st, "generation %llu slot %zu holds a record of slot %zu\n",
 				      (unsigned long long)t->gen, i,
 				      (size_t)(rec_hash(&b->rec[k]) & t->mask));
+		}
 	}
 }
 
