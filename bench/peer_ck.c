@@ -246,20 +246,7 @@ static inline int ckremove_in(struct cktable *t, uint64_t key)
 BENCH_DEFINE_RUN(ckrun, struct cktable, CK_NO_BATCH_OP, CK_NO_BATCH_OP, CK_NO_BATCH_OP,
 		 ckget_in, ckinsert_in, ckremove_in)
 
-static uint64_t ckget(void *table, uint64_t key)
-{
-	return ckget_in(table, key);
-}
-
-static int ckinsert(void *table, uint64_t key, uint64_t value)
-{
-	return ckinsert_in(table, key, value);
-}
-
-static int ckremove(void *table, uint64_t key)
-{
-	return ckremove_in(table, key);
-}
+BENCH_DEFINE_SINGLE_OPS(ckget, ckinsert, ckremove, ckget_in, ckinsert_in, ckremove_in)
 
 static void ckmem(void *table, struct peer_mem *out)
 {

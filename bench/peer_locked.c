@@ -234,20 +234,7 @@ static inline int rwremove_op(struct rwtable *t, uint64_t key)
 BENCH_DEFINE_RUN(rwrun, struct rwtable, NO_BATCH_OP, NO_BATCH_OP, NO_BATCH_OP,
 		 rwget_op, rwinsert_op, rwremove_op)
 
-static uint64_t rwget(void *table, uint64_t key)
-{
-	return rwget_op(table, key);
-}
-
-static int rwinsert(void *table, uint64_t key, uint64_t value)
-{
-	return rwinsert_op(table, key, value);
-}
-
-static int rwremove(void *table, uint64_t key)
-{
-	return rwremove_op(table, key);
-}
+BENCH_DEFINE_SINGLE_OPS(rwget, rwinsert, rwremove, rwget_op, rwinsert_op, rwremove_op)
 
 static void rwmem(void *table, struct peer_mem *out)
 {
@@ -386,20 +373,7 @@ static inline int mremove_op(struct mtable *t, uint64_t key)
 BENCH_DEFINE_RUN(mrun, struct mtable, NO_BATCH_OP, NO_BATCH_OP, NO_BATCH_OP,
 		 mget_op, minsert_op, mremove_op)
 
-static uint64_t mget(void *table, uint64_t key)
-{
-	return mget_op(table, key);
-}
-
-static int minsert(void *table, uint64_t key, uint64_t value)
-{
-	return minsert_op(table, key, value);
-}
-
-static int mremove(void *table, uint64_t key)
-{
-	return mremove_op(table, key);
-}
+BENCH_DEFINE_SINGLE_OPS(mget, minsert, mremove, mget_op, minsert_op, mremove_op)
 
 static void mmem(void *table, struct peer_mem *out)
 {

@@ -161,20 +161,7 @@ static inline int oaremove_in(struct oatable *t, uint64_t key)
 BENCH_DEFINE_RUN(oarun, struct oatable, OA_NO_BATCH_OP, OA_NO_BATCH_OP, OA_NO_BATCH_OP,
 		 oaget_in, oainsert_in, oaremove_in)
 
-static uint64_t oaget(void *table, uint64_t key)
-{
-	return oaget_in(table, key);
-}
-
-static int oainsert(void *table, uint64_t key, uint64_t value)
-{
-	return oainsert_in(table, key, value);
-}
-
-static int oaremove(void *table, uint64_t key)
-{
-	return oaremove_in(table, key);
-}
+BENCH_DEFINE_SINGLE_OPS(oaget, oainsert, oaremove, oaget_in, oainsert_in, oaremove_in)
 
 static void oamem(void *table, struct peer_mem *out)
 {

@@ -258,6 +258,28 @@ static void name(void *table, const struct bench_work *w, struct bench_counts *o
 	*out = c;								\
 }
 
+/*
+ * BENCH_DEFINE_SINGLE_OPS(get, insert, remove, GET, INSERT, REMOVE) defines
+ * the peer's single operations (struct bench_peer get/insert/remove) as
+ * plain calls of its inlined ones, for peers whose operations need no read
+ * section around them (locks, or no synchronisation at all).
+ */
+#define BENCH_DEFINE_SINGLE_OPS(get, insert, remove, GET, INSERT, REMOVE)	\
+static uint64_t get(void *table, uint64_t key)					\
+{										\
+	return GET(table, key);							\
+}										\
+										\
+static int insert(void *table, uint64_t key, uint64_t value)			\
+{										\
+	return INSERT(table, key, value);					\
+}										\
+										\
+static int remove(void *table, uint64_t key)					\
+{										\
+	return REMOVE(table, key);						\
+}
+
 #ifdef __cplusplus
 }
 #endif
