@@ -10,8 +10,9 @@
  *   memory and allocate nothing. They are wait-free.
  * - Updates are lock-free: a writer copies one bucket with its change and
  *   publishes the copy with a compare-and-swap on that bucket's slot. The old
- *   bucket and any removed key or value are reclaimed through the flavor's
- *   call_rcu after a grace period. No update ever waits for a reader.
+ *   bucket and any removed key or value are reclaimed after a grace period,
+ *   gathered in per-thread bags that go to the flavor's call_rcu as one
+ *   callback each. No update ever waits for a reader.
  * - The table grows and shrinks by generations, migrating one slot group at a
  *   time behind forwarding marks; readers and writers follow the marks.
  *
@@ -186,7 +187,11 @@ void *rcumap_get(struct rcumap *map, const void *key, size_t len);
  * Return: 0; -EEXIST if the key is present (nothing changes, the caller
  * keeps @value); -EINVAL; -ENOMEM.
  * Context: registered thread, inside or outside a read section. Lock-free;
- * never waits for a reader. May run a table migration (see rcumap_resize).
+ * never waits for a reader or a grace period. An update that meets a pending
+ * table migration moves it on by at most 64 slots, so none pays for a whole
+ * table. Many inserts inside one read section (or, with qsbr, without a
+ * quiescent state) still let the table grow; only the memory they retire
+ * waits for the section to end.
  * Ordering: release on success (pairs with the acquire of rcumap_get).
  */
 int rcumap_insert(struct rcumap *map, const void *key, size_t len, void *value);
@@ -297,7 +302,8 @@ int rcumap_clear(struct rcumap *map);
  *
  * The counters are read one by one and are not a single snapshot while
  * updates run. Once the map is quiet and rcumap_barrier has returned, for
- * every kind retired == reclaimed.
+ * every kind retired == reclaimed. The frozen buckets of an old generation
+ * are counted as retired when that generation's callback frees them.
  *
  * Return: 0; -EINVAL if map or out is NULL.
  * Context: any thread; read section not needed.
@@ -312,9 +318,14 @@ int rcumap_stats(const struct rcumap *map, struct rcumap_stats *out);
  *
  * Return: 0; -EINVAL; -EDEADLK if called inside a read section (memb, bp),
  * where waiting for a grace period would deadlock.
+ * Retired buckets wait in per-thread bags that go to call_rcu as one
+ * callback each (docs/design.md, "Reclamation"); the barrier queues every
+ * bag holding something retired before the call, then waits through the
+ * flavor's barrier, once more if a bag had to wait for a free carrier.
+ *
  * Context: registered thread outside any read section; with qsbr the thread
  * may be online (the wait is a quiescent state). Blocks for at least one
- * grace period.
+ * grace period, usually one or two flavor barriers.
  * Ordering: every free_value call for a value retired before the call
  * happens before the return.
  */
@@ -331,13 +342,16 @@ int rcumap_barrier(struct rcumap *map);
  * threads keep reading and updating meanwhile. The automatic policy may
  * resize again later (see docs/design.md, "Resize policy").
  *
+ * A migration already pending (one that updates are moving on 64 slots at a
+ * time, or one left by an earlier -ENOMEM) is finished first. No grace
+ * period is waited for: resizes go through inside a read section too, and
+ * the generations they retire are reclaimed after it ends.
+ *
  * Return: 0 (also when the table already has that size); -EBUSY if another
- * thread is driving a migration, or the generation before the current one has
- * not been reclaimed yet (call rcumap_barrier, then retry), or a pending
- * migration left by an earlier -ENOMEM was finished first and the table
- * still differs from the size asked for (with 0, the policy's); -EINVAL (also
- * for slots above RCUMAP_SLOTS_MAX); -ENOMEM (the migration stays
- * pending; the contents are unchanged and a later update resumes it).
+ * thread holds the migration driver's lock at that instant (an update moving
+ * a migration on, or another resize or clear; retry); -EINVAL (also for
+ * slots above RCUMAP_SLOTS_MAX); -ENOMEM (the migration stays pending; the
+ * contents are unchanged and a later update resumes it).
  * Context: registered thread, inside or outside a read section. Never waits
  * for a reader.
  * Ordering: the switch to the new generation is a release store that every

@@ -32,6 +32,9 @@
 	__atomic_compare_exchange_n((p), (expected), (desired), 0,           \
 				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 
+/* Acquire exchange: a lock's take; later accesses cannot move before it. */
+#define xchg_acquire(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQUIRE)
+
 /* Relaxed fetch-and-add, for counters that order nothing. */
 #define add_relaxed(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 

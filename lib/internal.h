@@ -73,12 +73,16 @@ _Static_assert(sizeof(struct rcumap_rec) == 32, "two records per cache line");
 #define DEAD_IDX_MASK (~DEAD_KIND_MASK)
 
 /*
- * An immutable bucket. After publication only rh, map and dead are ever
- * written, by the single writer that unpublished it, and readers never read
- * those three. n sits next to rec[0] so a lookup's first line holds both.
+ * An immutable bucket. After publication only rh (or bag_next), map and dead
+ * are ever written, by the single writer that unpublished it, and readers
+ * never read those. n sits next to rec[0] so a lookup's first line holds
+ * both.
  */
 struct rcumap_bucket {
-	struct rcu_head rh;      /* for call_rcu, after retirement */
+	union {
+		struct rcu_head rh;          /* retired alone: for call_rcu */
+		struct rcumap_bucket *bag_next; /* retired into a bag: the next one */
+	};
 	struct rcumap *map;      /* set at retirement, for the callback */
 	uint32_t dead;           /* DEAD_* | index, set at retirement */
 	uint32_t n;              /* number of records; < 2^30 */
@@ -158,15 +162,55 @@ struct rcumap_table {
 #define NSTRIPES 16
 
 /*
- * Per-thread-ish counters, one cache line pair each so that threads on
- * different stripes never share a line. A thread picks its stripe once.
+ * Retirement in bags (docs/design.md, "Reclamation"). A stripe gathers the
+ * buckets its updates retire in an open bag, a list linked through
+ * bag_next, and hands the whole bag to call_rcu as one callback through a
+ * carrier. A stripe owns NCARRIERS carriers: while one is free, a bag is
+ * queued as soon as it holds BAG_MIN objects (or at once when none is in
+ * flight); while all are in flight the bag keeps growing, and the first
+ * carrier whose callback ends queues it again. So a non-empty open bag
+ * always has a carrier in flight that will queue it (invariant I9), and a
+ * thread that goes quiet strands nothing. Nothing here allocates.
  */
-struct rcumap_stripe {
+#define NCARRIERS 4
+#define BAG_MIN 32
+
+struct rcumap_carrier {
+	struct rcu_head rh;
+	struct rcumap *map;
+	struct rcumap_bucket *first; /* the bag, linked through bag_next */
+	unsigned stripe;             /* index of the stripe that owns it */
+	int busy;                    /* queued on call_rcu; under the stripe lock */
+};
+
+/* Counters of a stripe: "own" ones under its lock, "spill" ones by atomic add. */
+struct rcumap_counts {
 	long count;                  /* entries added minus removed */
 	uint64_t retired[RCUMAP_STATS_KINDS];
 	uint64_t retired_bytes[RCUMAP_STATS_KINDS];
-	uint64_t reclaimed[RCUMAP_STATS_KINDS];
+};
+
+/*
+ * Per-thread-ish state. A thread picks its stripe once; an update try-locks
+ * it after its slot CAS, then retires into the bag and counts with plain
+ * (relaxed) stores, with no atomic read-modify-write. An update that finds
+ * the lock taken (two threads on one stripe) never waits: it retires with a
+ * call_rcu of its own and counts in spill with atomic adds.
+ */
+struct rcumap_stripe {
+	unsigned lock;               /* 0 free, 1 taken */
+	struct rcumap_bucket *bag;   /* open bag; under lock */
+	uint64_t bag_n;              /* objects in it; under lock */
+	uint64_t added;              /* objects ever put in a bag; under lock */
+	uint64_t queued;             /* of those, handed to a carrier; under lock */
+	struct rcumap_carrier *due;  /* taken, to be queued at unlock; under lock */
+	unsigned calling;            /* carriers taken and not yet queued */
+	struct rcumap_counts own;    /* under lock */
+	struct rcumap_counts spill;  /* relaxed atomic adds, by anyone */
+	/* Written by the callbacks (relaxed atomic adds), read by rcumap_stats. */
+	uint64_t reclaimed[RCUMAP_STATS_KINDS] __attribute__((aligned(64)));
 	uint64_t reclaimed_bytes[RCUMAP_STATS_KINDS];
+	struct rcumap_carrier carrier[NCARRIERS];
 } __attribute__((aligned(128)));
 
 struct rcumap {
@@ -191,7 +235,6 @@ struct rcumap {
 	 * readers.
 	 */
 	pthread_mutex_t resize_lock;
-	unsigned retiring;           /* generations retired, not yet reclaimed */
 	uint64_t grows, shrinks;     /* written under resize_lock */
 	/*
 	 * The current generation's size and number, and whether a migration
@@ -221,7 +264,18 @@ struct rcumap {
 /* map.c */
 void *rcumap__alloc(struct rcumap *map, size_t size, enum rcumap_kind kind) RCUMAP_INTERNAL;
 void rcumap__free(struct rcumap *map, void *p, size_t size, enum rcumap_kind kind) RCUMAP_INTERNAL;
+
+/* stripe.c */
+void rcumap__stripes_init(struct rcumap *map) RCUMAP_INTERNAL;
 struct rcumap_stripe *rcumap__stripe(struct rcumap *map) RCUMAP_INTERNAL;
+struct rcumap_stripe *rcumap__stripe_trylock(struct rcumap *map) RCUMAP_INTERNAL;
+void rcumap__stripe_lock(struct rcumap_stripe *st) RCUMAP_INTERNAL;
+void rcumap__stripe_unlock(struct rcumap *map, struct rcumap_stripe *st) RCUMAP_INTERNAL;
+void rcumap__count_add(struct rcumap *map, struct rcumap_stripe *st, long delta) RCUMAP_INTERNAL;
+void rcumap__count_retired(struct rcumap *map, struct rcumap_stripe *st, int kind,
+			   uint64_t n, uint64_t bytes) RCUMAP_INTERNAL;
+void rcumap__count_reclaimed(struct rcumap *map, struct rcumap_stripe *st, int kind,
+			     uint64_t n, uint64_t bytes) RCUMAP_INTERNAL;
 long rcumap__count_sum(const struct rcumap *map) RCUMAP_INTERNAL;
 
 /*
@@ -423,8 +477,11 @@ static inline size_t rec_len(const struct rcumap_rec *r)
 }
 
 /* reclaim.c */
-void rcumap__retire_bucket(struct rcumap *map, struct rcumap_bucket *b,
-			   uint32_t dead) RCUMAP_INTERNAL;
+void rcumap__retire_bucket(struct rcumap *map, struct rcumap_stripe *st,
+			   struct rcumap_bucket *b, uint32_t dead) RCUMAP_INTERNAL;
+void rcumap__drain(struct rcumap *map) RCUMAP_INTERNAL;
+void rcumap__carrier_queue(struct rcumap *map, struct rcumap_stripe *st,
+			   struct rcumap_carrier *c) RCUMAP_INTERNAL;
 void rcumap__retire_table(struct rcumap *map, struct rcumap_table *t) RCUMAP_INTERNAL;
 /* The slot word that publishes bucket b: its pointer, with its filter when it fits. */
 static inline uintptr_t slot_word(const struct rcumap_bucket *b)
@@ -454,7 +511,7 @@ struct rcumap_table *rcumap__table_alloc(struct rcumap *map, size_t slots,
 void rcumap__table_free(struct rcumap *map, struct rcumap_table *t) RCUMAP_INTERNAL;
 int rcumap__fill_dest(struct rcumap *map, struct rcumap_table *t,
 		      struct rcumap_table *nt, size_t d) RCUMAP_INTERNAL;
-int rcumap__migrate_locked(struct rcumap *map) RCUMAP_INTERNAL;
+int rcumap__migrate_locked(struct rcumap *map, size_t budget) RCUMAP_INTERNAL;
 void rcumap__maybe_resize(struct rcumap *map) RCUMAP_INTERNAL;
 int rcumap__resize_locked(struct rcumap *map, size_t slots) RCUMAP_INTERNAL;
 size_t rcumap__slots_round(const struct rcumap *map, size_t slots) RCUMAP_INTERNAL;

@@ -31,39 +31,7 @@ void rcumap__free(struct rcumap *map, void *p, size_t size, enum rcumap_kind kin
 		free(p);
 }
 
-/* ---- striped counters ------------------------------------------------------ */
-
-static __thread unsigned tls_stripe;  /* 1 + this thread's stripe; 0: unset */
 static __thread unsigned tls_ops;     /* updates since the last policy check */
-static unsigned next_stripe;
-
-struct rcumap_stripe *rcumap__stripe(struct rcumap *map)
-{
-	unsigned s = tls_stripe;
-
-	if (unlikely(!s)) {
-		/* Spreads threads over stripes; orders nothing. */
-		s = add_relaxed(&next_stripe, 1) % NSTRIPES + 1;
-		tls_stripe = s;
-	}
-	return &map->stripe[s - 1];
-}
-
-long rcumap__count_sum(const struct rcumap *map)
-{
-	long sum = 0;
-
-	for (int i = 0; i < NSTRIPES; i++)
-		/* Plain sum of independent counters; orders nothing. */
-		sum += load_relaxed(&map->stripe[i].count);
-	return sum;
-}
-
-static void count_add(struct rcumap *map, long delta)
-{
-	/* Counter only; the slot CAS already ordered the update itself. */
-	add_relaxed(&rcumap__stripe(map)->count, delta);
-}
 
 /* ---- create and destroy -------------------------------------------------- */
 
@@ -130,6 +98,7 @@ int rcumap_create(const struct rcumap_config *config, struct rcumap **out)
 	if (!map->hash)
 		seed_init(map->seed);
 	pthread_mutex_init(&map->resize_lock, NULL);
+	rcumap__stripes_init(map);
 
 	map->cur = rcumap__table_alloc(map, min_slots, 0, SLOT_EMPTY);
 	if (!map->cur) {
@@ -180,9 +149,7 @@ int rcumap_destroy(struct rcumap *map)
 	}
 	/* Callbacks still queued refer to the map: let them run first. */
 	rcumap__iter_debug_stop(map);
-	map->flavor->barrier();
-	/* Every callback before the barrier ended with tsan_release(map). */
-	tsan_acquire(map);
+	rcumap__drain(map);
 	pthread_mutex_destroy(&map->resize_lock);
 	rcumap__free(map, map->raw, map->raw_size, RCUMAP_KIND_MAP);
 	return 0;
@@ -497,23 +464,28 @@ static int update(struct rcumap *map, enum op op, const void *key, size_t len,
 		}
 #ifdef RCUMAP_BROKEN_RETIRE_EARLY
 		if (b != &rcumap_empty)
-			rcumap__retire_bucket(map, b, c.dead);
+			rcumap__retire_bucket(map, NULL, b, c.dead);
 #endif
 		TORTURE_POINT(RCUMAP_TP_PUBLISH);
 		/* Ordering: see publish_cas above (cas_acq_rel). */
 		if (publish_cas(slot, &s, slot_word(c.nb))) {
+			/* NULL when another thread holds it: then no bag, atomic counts. */
+			struct rcumap_stripe *st = rcumap__stripe_trylock(map);
+
 			torture_published(&c, &rec, op, value);
 			TORTURE_POINT(RCUMAP_TP_UNLINK);
 #ifndef RCUMAP_BROKEN_RETIRE_EARLY
 			if (b != &rcumap_empty)
-				rcumap__retire_bucket(map, b, c.dead);
+				rcumap__retire_bucket(map, st, b, c.dead);
 #endif
 #ifdef RCUMAP_BROKEN_DOUBLE_RETIRE
 			if ((c.dead & DEAD_KIND_MASK) == DEAD_VALUE && ++tls_ops % 64 == 0)
-				rcumap__retire_bucket(map, b, c.dead);
+				rcumap__retire_bucket(map, st, b, c.dead);
 #endif
 			if (c.delta)
-				count_add(map, c.delta);
+				rcumap__count_add(map, st, c.delta);
+			if (st)
+				rcumap__stripe_unlock(map, st);
 			if (op == OP_GET_OR_INSERT)
 				*result = value;
 			if (c.delta > 0)
@@ -636,8 +608,10 @@ int rcumap_stats(const struct rcumap *map, struct rcumap_stats *out)
 
 		for (int k = 0; k < RCUMAP_STATS_KINDS; k++) {
 			/* Statistics only; see above. */
-			out->kind[k].retired += load_relaxed(&st->retired[k]);
-			out->kind[k].retired_bytes += load_relaxed(&st->retired_bytes[k]);
+			out->kind[k].retired += load_relaxed(&st->own.retired[k]) +
+						load_relaxed(&st->spill.retired[k]);
+			out->kind[k].retired_bytes += load_relaxed(&st->own.retired_bytes[k]) +
+						      load_relaxed(&st->spill.retired_bytes[k]);
 			out->kind[k].reclaimed += load_relaxed(&st->reclaimed[k]);
 			out->kind[k].reclaimed_bytes += load_relaxed(&st->reclaimed_bytes[k]);
 		}
@@ -651,8 +625,6 @@ int rcumap_barrier(struct rcumap *map)
 		return -EINVAL;
 	if (!map->qsbr && map->flavor->read_ongoing())
 		return -EDEADLK;
-	map->flavor->barrier();
-	/* Every callback before the barrier ended with tsan_release(map). */
-	tsan_acquire(map);
+	rcumap__drain(map);
 	return 0;
 }

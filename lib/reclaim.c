@@ -1,20 +1,15 @@
 /* reclaim.c: retirement through call_rcu, and the callbacks that free. */
+#include <sched.h>
+
 #include "atomics.h"
 #include "internal.h"
 
 /*
  * Every retire counts in the retiring thread's stripe and every reclaim in
- * the callback thread's stripe, so retired - reclaimed is what is pending.
+ * a stripe's reclaimed counters, so retired - reclaimed is what is pending.
  * The counters order nothing; call_rcu orders the frees after the grace
  * period.
  */
-static void count_kind(uint64_t *objs, uint64_t *bytes, int kind, uint64_t n, uint64_t b)
-{
-	/* Statistics only: relaxed. */
-	add_relaxed(&objs[kind], n);
-	/* Statistics only: relaxed. */
-	add_relaxed(&bytes[kind], b);
-}
 
 /* Free one removed entry: its value (through free_value) and its key copy. */
 void rcumap__free_entry(struct rcumap *map, const struct rcumap_rec *r)
@@ -43,20 +38,23 @@ static void dead_entries(const struct rcumap_bucket *b, uint64_t *n, uint64_t *b
 	}
 }
 
-static void bucket_reclaim(struct rcu_head *rh)
+/* What one callback reclaimed, counted once at its end. */
+struct tally {
+	uint64_t entries, entry_bytes, buckets, bucket_bytes;
+};
+
+static void tally_count(struct rcumap *map, struct rcumap_stripe *st, const struct tally *t)
 {
-	struct rcumap_bucket *b = container_of(rh, struct rcumap_bucket, rh);
-	struct rcumap *map;
-	struct rcumap_stripe *st;
-	uint32_t kind, idx;
+	rcumap__count_reclaimed(map, st, RCUMAP_KIND_ENTRY, t->entries, t->entry_bytes);
+	rcumap__count_reclaimed(map, st, RCUMAP_KIND_BUCKET, t->buckets, t->bucket_bytes);
+}
+
+/* Free a retired bucket past its grace period, and what died with it. */
+static void reclaim_bucket(struct rcumap *map, struct rcumap_bucket *b, struct tally *t)
+{
+	uint32_t kind = b->dead & DEAD_KIND_MASK, idx = b->dead & DEAD_IDX_MASK;
 	uint64_t n, bytes;
 
-	/* Pairs with tsan_release in rcumap__retire_bucket. */
-	tsan_acquire(rh);
-	map = b->map;
-	st = rcumap__stripe(map);
-	kind = b->dead & DEAD_KIND_MASK;
-	idx = b->dead & DEAD_IDX_MASK;
 	dead_entries(b, &n, &bytes);
 	if (kind == DEAD_VALUE && map->free_value)
 		map->free_value(b->rec[idx].value, map->free_value_arg);
@@ -65,21 +63,137 @@ static void bucket_reclaim(struct rcu_head *rh)
 	else if (kind == DEAD_ALL)
 		for (uint32_t i = 0; i < b->n; i++)
 			rcumap__free_entry(map, &b->rec[i]);
-	count_kind(st->reclaimed, st->reclaimed_bytes, RCUMAP_KIND_ENTRY, n, bytes);
-	count_kind(st->reclaimed, st->reclaimed_bytes, RCUMAP_KIND_BUCKET, 1,
-		   rcumap__bucket_size(b->n));
+	t->entries += n;
+	t->entry_bytes += bytes;
+	t->buckets++;
+	t->bucket_bytes += rcumap__bucket_size(b->n);
 #ifdef RCUMAP_BROKEN_SKIP_FREE
 	static unsigned skipped;  /* one callback thread: no race */
 
 	if (++skipped % 256 == 0)
-		goto out;  /* negative control: counted as reclaimed, never freed */
+		return;  /* negative control: counted as reclaimed, never freed */
 #endif
 	rcumap__bucket_free(map, b);
-#ifdef RCUMAP_BROKEN_SKIP_FREE
-out:
-#endif
-	/* Pairs with tsan_acquire(map) after the barrier in rcumap_barrier and destroy. */
+}
+
+/* Callback of a bucket retired alone (its retirer could not lock its stripe). */
+static void bucket_reclaim(struct rcu_head *rh)
+{
+	struct rcumap_bucket *b = container_of(rh, struct rcumap_bucket, rh);
+	struct rcumap *map = b->map;
+	struct tally t = { 0 };
+
+	/* Pairs with tsan_release in rcumap__retire_bucket. */
+	tsan_acquire(rh);
+	reclaim_bucket(map, b, &t);
+	tally_count(map, NULL, &t);
+	/* Pairs with tsan_acquire(map) after the barrier in rcumap__drain. */
 	tsan_release(map);
+}
+
+static void carrier_reclaim(struct rcu_head *rh);
+
+/*
+ * Hand the open bag to free carrier c. Stripe locked; the unlock queues the
+ * carrier on call_rcu (rcumap__carrier_queue), so that no call_rcu runs
+ * under the lock. calling counts carriers between the two steps.
+ */
+static void bag_take(struct rcumap_stripe *st, struct rcumap_carrier *c)
+{
+	c->first = st->bag;
+	c->busy = 1;
+	st->bag = NULL;
+	st->bag_n = 0;
+	st->queued = st->added;
+	st->due = c;
+	/* Counter; the release decrement in rcumap__carrier_queue orders the queueing. */
+	add_relaxed(&st->calling, 1);
+}
+
+void rcumap__carrier_queue(struct rcumap *map, struct rcumap_stripe *st,
+			   struct rcumap_carrier *c)
+{
+	/* Pairs with tsan_acquire in carrier_reclaim. */
+	tsan_release(&c->rh);
+	map->flavor->update_call_rcu(&c->rh, carrier_reclaim);
+	/* The call_rcu above before it; pairs with the acquire load in rcumap__drain. */
+	sub_release(&st->calling, 1);
+}
+
+/* A free carrier of st, or NULL; *busy receives whether any is in flight. */
+static struct rcumap_carrier *carrier_free(struct rcumap_stripe *st, int *busy)
+{
+	struct rcumap_carrier *c = NULL;
+
+	*busy = 0;
+	for (int k = 0; k < NCARRIERS; k++) {
+		if (st->carrier[k].busy)
+			*busy = 1;
+		else if (!c)
+			c = &st->carrier[k];
+	}
+	return c;
+}
+
+/*
+ * A bag's callback: every bucket in it is past its grace period (the last
+ * was added before the carrier was queued). Then, under the stripe lock,
+ * the carrier is free again, and it takes the stripe's open bag if there is
+ * one, which keeps invariant I9 (internal.h).
+ */
+static void carrier_reclaim(struct rcu_head *rh)
+{
+	struct rcumap_carrier *c = container_of(rh, struct rcumap_carrier, rh);
+	struct rcumap *map = c->map;
+	struct rcumap_stripe *st = &map->stripe[c->stripe];
+	struct rcumap_bucket *b, *next;
+	struct tally t = { 0 };
+
+	/* Pairs with tsan_release in rcumap__carrier_queue. */
+	tsan_acquire(rh);
+	for (b = c->first; b; b = next) {
+		next = b->bag_next;
+		reclaim_bucket(map, b, &t);
+	}
+	tally_count(map, st, &t);
+	rcumap__stripe_lock(st);
+	c->busy = 0;
+	if (st->bag)
+		bag_take(st, c);
+	rcumap__stripe_unlock(map, st);
+	/* Pairs with tsan_acquire(map) after the barrier in rcumap__drain. */
+	tsan_release(map);
+}
+
+/* Put b in st's open bag (st locked), and queue the bag when it is due. */
+static void bag_add(struct rcumap *map, struct rcumap_stripe *st, struct rcumap_bucket *b)
+{
+	int busy;
+	struct rcumap_carrier *c = carrier_free(st, &busy);
+
+#ifdef RCUMAP_BROKEN_BAG_LATE
+	static __thread struct rcumap_carrier *late;  /* last carrier this thread queued */
+	static __thread unsigned joined;
+
+	if (late && late->busy && joined++ < BAG_MIN) {
+		/* Negative control: b joins a bag already on call_rcu's queue. */
+		b->bag_next = late->first;
+		late->first = b;
+		st->added++;
+		return;
+	}
+	late = NULL;
+	if (c && (st->bag_n + 1 >= BAG_MIN || !busy)) {
+		late = c;
+		joined = 0;
+	}
+#endif
+	b->bag_next = st->bag;
+	st->bag = b;
+	st->bag_n++;
+	st->added++;
+	if (c && (st->bag_n >= BAG_MIN || !busy))
+		bag_take(st, c);
 }
 
 /* Torture builds: report the objects a retired bucket takes with it. */
@@ -104,29 +218,76 @@ static void torture_retire_bucket(const struct rcumap_bucket *b)
 }
 
 /*
- * Hand an unpublished bucket to call_rcu. Only the writer whose CAS removed
- * it calls this, so the header fields written here have a single writer,
- * and readers never read them.
+ * Retire an unpublished bucket: into the bag of st, the caller's locked
+ * stripe, or, with st NULL, through a call_rcu of its own. Only the writer
+ * whose CAS removed it calls this, so the header fields written here have a
+ * single writer, and readers never read them.
  */
-void rcumap__retire_bucket(struct rcumap *map, struct rcumap_bucket *b, uint32_t dead)
+void rcumap__retire_bucket(struct rcumap *map, struct rcumap_stripe *st,
+			   struct rcumap_bucket *b, uint32_t dead)
 {
-	struct rcumap_stripe *st = rcumap__stripe(map);
 	uint64_t n, bytes;
 
 	b->map = map;
 	b->dead = dead;
 	dead_entries(b, &n, &bytes);
-	count_kind(st->retired, st->retired_bytes, RCUMAP_KIND_ENTRY, n, bytes);
-	count_kind(st->retired, st->retired_bytes, RCUMAP_KIND_BUCKET, 1,
-		   rcumap__bucket_size(b->n));
+	rcumap__count_retired(map, st, RCUMAP_KIND_ENTRY, n, bytes);
+	rcumap__count_retired(map, st, RCUMAP_KIND_BUCKET, 1, rcumap__bucket_size(b->n));
 	torture_retire_bucket(b);
 #ifdef RCUMAP_BROKEN_FREE_NO_GP
 	bucket_reclaim(&b->rh);  /* negative control: no grace period */
 	return;
 #endif
+	if (st) {
+		bag_add(map, st, b);
+		return;
+	}
 	/* Pairs with tsan_acquire in bucket_reclaim. */
 	tsan_release(&b->rh);
 	map->flavor->update_call_rcu(&b->rh, bucket_reclaim);
+}
+
+/*
+ * Wait until everything retired before the call is reclaimed: queue every
+ * bag that holds objects added before the call, then wait for the
+ * callbacks. A bag that finds all its stripe's carriers in flight is queued
+ * by the first of their callbacks (I9), after which one more barrier covers
+ * it. Outside any read section (qsbr: may be online).
+ */
+void rcumap__drain(struct rcumap *map)
+{
+	uint64_t want[NSTRIPES];
+	int pending;
+
+	for (int i = 0; i < NSTRIPES; i++) {
+		rcumap__stripe_lock(&map->stripe[i]);
+		want[i] = map->stripe[i].added;
+		rcumap__stripe_unlock(map, &map->stripe[i]);
+	}
+	do {
+		pending = 0;
+		for (int i = 0; i < NSTRIPES; i++) {
+			struct rcumap_stripe *st = &map->stripe[i];
+			struct rcumap_carrier *c;
+			int busy;
+
+			rcumap__stripe_lock(st);
+			if (st->queued < want[i]) {
+				c = carrier_free(st, &busy);
+				if (c)
+					bag_take(st, c);
+				else
+					pending = 1;
+			}
+			rcumap__stripe_unlock(map, st);
+			/* Carriers taken before are queued; pairs with the release in rcumap__carrier_queue. */
+			while (load_acquire(&st->calling))
+				sched_yield();
+		}
+		map->flavor->barrier();
+	} while (pending);
+	/* Every callback before the barrier ended with tsan_release(map). */
+	tsan_acquire(map);
 }
 
 static size_t table_bytes(const struct rcumap_table *t)
@@ -139,13 +300,11 @@ static void table_reclaim(struct rcu_head *rh)
 {
 	struct rcumap_table *t = container_of(rh, struct rcumap_table, rh);
 	struct rcumap *map;
-	struct rcumap_stripe *st;
 	uint64_t nb = 0, bytes = 0;
 
 	/* Pairs with tsan_release in rcumap__retire_table. */
 	tsan_acquire(rh);
 	map = t->map;
-	st = rcumap__stripe(map);
 
 	for (size_t i = 0; i <= t->mask; i++) {
 		struct rcumap_bucket *b = slot_bucket(t->slots[i]);
@@ -156,14 +315,10 @@ static void table_reclaim(struct rcu_head *rh)
 			rcumap__bucket_free(map, b);
 		}
 	}
-	count_kind(st->reclaimed, st->reclaimed_bytes, RCUMAP_KIND_BUCKET, nb, bytes);
-	count_kind(st->reclaimed, st->reclaimed_bytes, RCUMAP_KIND_TABLE, 1, table_bytes(t));
+	rcumap__count_retired(map, NULL, RCUMAP_KIND_BUCKET, nb, bytes);
+	rcumap__count_reclaimed(map, NULL, RCUMAP_KIND_BUCKET, nb, bytes);
+	rcumap__count_reclaimed(map, NULL, RCUMAP_KIND_TABLE, 1, table_bytes(t));
 	rcumap__table_free(map, t);
-	/*
-	 * Opens the resize gate after the frees above; pairs with the acquire
-	 * load of map->retiring before a new migration starts.
-	 */
-	sub_release(&map->retiring, 1);
 	/* Pairs with tsan_acquire(map) after the barrier in rcumap_barrier and destroy. */
 	tsan_release(map);
 }
@@ -174,25 +329,19 @@ static void table_reclaim(struct rcu_head *rh)
  */
 void rcumap__retire_table(struct rcumap *map, struct rcumap_table *t)
 {
-	struct rcumap_stripe *st = rcumap__stripe(map);
-	uint64_t nb = 0, bytes = 0;
-
+#ifdef RCUMAP_TORTURE
 	for (size_t i = 0; i <= t->mask; i++) {
 		/* Frozen slots never change again; the freeze CAS was ours or acquired. */
 		struct rcumap_bucket *b = slot_bucket(load_relaxed(&t->slots[i]));
 
-		if (b != &rcumap_empty) {
-			nb++;
-			bytes += rcumap__bucket_size(b->n);
+		if (b != &rcumap_empty)
 			TORTURE_RETIRE(b, RCUMAP_KIND_BUCKET);
-		}
 	}
-	count_kind(st->retired, st->retired_bytes, RCUMAP_KIND_BUCKET, nb, bytes);
-	count_kind(st->retired, st->retired_bytes, RCUMAP_KIND_TABLE, 1, table_bytes(t));
+#endif
+	/* Its frozen buckets are counted by table_reclaim: no O(size) pass here. */
+	rcumap__count_retired(map, NULL, RCUMAP_KIND_TABLE, 1, table_bytes(t));
 	TORTURE_RETIRE(t, RCUMAP_KIND_TABLE);
 	t->map = map;
-	/* Closes the resize gate until table_reclaim runs; ordered by call_rcu. */
-	add_relaxed(&map->retiring, 1);
 	/* Pairs with tsan_acquire in table_reclaim. */
 	tsan_release(&t->rh);
 	map->flavor->update_call_rcu(&t->rh, table_reclaim);

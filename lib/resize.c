@@ -1,4 +1,6 @@
 /* resize.c: generations, slot migration behind forwarding marks, policy, clear. */
+#include <stdlib.h>
+
 #include "atomics.h"
 #include "internal.h"
 
@@ -32,7 +34,10 @@ struct rcumap_table *rcumap__table_alloc(struct rcumap *map, size_t slots,
 					 uint64_t gen, uintptr_t fill)
 {
 	size_t bytes = sizeof(struct rcumap_table) + slots * sizeof(uintptr_t);
-	struct rcumap_table *t = rcumap__alloc(map, bytes, RCUMAP_KIND_TABLE);
+	/* Unfilled slots are 0: calloc's fresh pages need no pass over them. */
+	int zeroed = fill == SLOT_UNFILLED && !map->alloc;
+	struct rcumap_table *t = zeroed ? calloc(1, bytes)
+					: rcumap__alloc(map, bytes, RCUMAP_KIND_TABLE);
 
 	if (!t)
 		return NULL;
@@ -41,7 +46,7 @@ struct rcumap_table *rcumap__table_alloc(struct rcumap *map, size_t slots,
 	t->mask = slots - 1;
 	t->next = NULL;
 	t->migrate_pos = 0;
-	for (size_t i = 0; i < slots; i++)
+	for (size_t i = 0; !zeroed && i < slots; i++)
 		t->slots[i] = fill;
 	return t;
 }
@@ -144,11 +149,12 @@ int rcumap__fill_dest(struct rcumap *map, struct rcumap_table *t,
 }
 
 /*
- * Drive the pending migration of the current generation, if any, to its end:
- * fill every slot of the newer generation, switch map->cur, retire the old
- * one. Resumable after -ENOMEM. Caller holds resize_lock and a read section.
+ * Drive the pending migration of the current generation, if any: fill up to
+ * budget more slots of the newer generation, and when every slot is filled
+ * switch map->cur and retire the old one. Resumable after -ENOMEM. Caller
+ * holds resize_lock and a read section.
  */
-int rcumap__migrate_locked(struct rcumap *map)
+int rcumap__migrate_locked(struct rcumap *map, size_t budget)
 {
 	/* cur and next only change under resize_lock, which we hold. */
 	struct rcumap_table *t = load_relaxed(&map->cur);
@@ -161,7 +167,7 @@ int rcumap__migrate_locked(struct rcumap *map)
 	if (!nt)
 		return 0;
 	TORTURE_SEEN(nt, RCUMAP_KIND_TABLE);
-	for (d = t->migrate_pos; d <= nt->mask; d++) {
+	for (d = t->migrate_pos; d <= nt->mask && budget; d++, budget--) {
 		int r = rcumap__fill_dest(map, t, nt, d);
 
 		if (r) {
@@ -170,6 +176,8 @@ int rcumap__migrate_locked(struct rcumap *map)
 		}
 	}
 	t->migrate_pos = d;
+	if (d <= nt->mask)
+		return 0;  /* the next update that meets the migration goes on */
 	if (nt->mask > t->mask)
 		add_relaxed(&map->grows, 1);    /* statistics only */
 	else
@@ -195,10 +203,10 @@ int rcumap__migrate_locked(struct rcumap *map)
 
 /*
  * Start a migration of the current generation to want slots (0: what the
- * policy picks) and drive it. Caller holds resize_lock and a read section,
- * and no migration is pending.
+ * policy picks) and drive budget slots of it. Caller holds resize_lock and
+ * a read section, and no migration is pending.
  */
-static int start_locked(struct rcumap *map, size_t want)
+static int start_locked(struct rcumap *map, size_t want, size_t budget)
 {
 	/* Only changes under resize_lock, which we hold. */
 	struct rcumap_table *t = load_relaxed(&map->cur);
@@ -211,13 +219,6 @@ static int start_locked(struct rcumap *map, size_t want)
 		want = policy_target(map, size, rcumap_count(map));
 	if (want == size)
 		return 0;
-	/*
-	 * The gate: a new generation only once the one before the current was
-	 * reclaimed, so a reader crosses at most two generations. Pairs with
-	 * the release decrement in table_reclaim.
-	 */
-	if (load_acquire(&map->retiring))
-		return -EBUSY;
 	nt = rcumap__table_alloc(map, want, t->gen + 1, SLOT_UNFILLED);
 	if (!nt)
 		return -ENOMEM;
@@ -233,13 +234,21 @@ static int start_locked(struct rcumap *map, size_t want)
 #ifdef RCUMAP_BROKEN_TABLE_EARLY
 	rcumap__retire_table(map, t);  /* negative control: still current */
 #endif
-	return rcumap__migrate_locked(map);
+	return rcumap__migrate_locked(map, budget);
 }
 
 /*
- * Called from updates: resume a pending migration, or start one when the
- * load left its bounds. Never blocks: if another thread drives, it returns.
- * Errors are dropped; the next update retries.
+ * Slots of the newer generation that one update fills for a migration it
+ * meets. A fill copies one bucket (about 100-200 ns), so an update pays at
+ * most some 10 us for a migration, whatever the table size; writers that
+ * meet a forwarding mark fill their own slot on top (design.md, section 4).
+ */
+#define MIGRATE_CHUNK 64
+
+/*
+ * Called from updates: move a pending migration on by one chunk, or start
+ * one when the load left its bounds. Never blocks: if another thread
+ * drives, it returns. Errors are dropped; the next update retries.
  */
 void rcumap__maybe_resize(struct rcumap *map)
 {
@@ -250,18 +259,15 @@ void rcumap__maybe_resize(struct rcumap *map)
 	TORTURE_SEEN(t, RCUMAP_KIND_TABLE);
 	size = t->mask + 1;
 	/* A hint only; re-read under the lock. */
-	if (!load_relaxed(&t->next) &&
-	    (policy_target(map, size, rcumap_count(map)) == size ||
-	     /* Hint only; start_locked re-checks with acquire. */
-	     load_relaxed(&map->retiring)))
+	if (!load_relaxed(&t->next) && policy_target(map, size, rcumap_count(map)) == size)
 		return;
 	if (pthread_mutex_trylock(&map->resize_lock))
 		return;
 	/* Under the lock: stable. */
 	if (load_relaxed(&load_relaxed(&map->cur)->next))
-		(void)rcumap__migrate_locked(map);
+		(void)rcumap__migrate_locked(map, MIGRATE_CHUNK);
 	else
-		(void)start_locked(map, 0);
+		(void)start_locked(map, 0, MIGRATE_CHUNK);
 	pthread_mutex_unlock(&map->resize_lock);
 }
 
@@ -278,24 +284,10 @@ int rcumap_resize(struct rcumap *map, size_t slots)
 		map->flavor->read_unlock();
 		return -EBUSY;
 	}
-	/* Under the lock: stable. */
-	if (load_relaxed(&load_relaxed(&map->cur)->next)) {
-		/* Finish the pending migration first; ours then waits for the gate. */
-		r = rcumap__migrate_locked(map);
-		/*
-		 * Under the lock: stable. The size asked for (or the policy's,
-		 * for 0) is not reached yet: the gate is closed behind the
-		 * migration just finished, so say so.
-		 */
-		if (r == 0) {
-			size_t size = load_relaxed(&map->cur)->mask + 1;
-
-			if (size != (want ? want : policy_target(map, size, rcumap_count(map))))
-				r = -EBUSY;
-		}
-	} else {
-		r = start_locked(map, want);
-	}
+	/* Finish a pending migration first, then start the one asked for. */
+	r = rcumap__migrate_locked(map, SIZE_MAX);
+	if (r == 0)
+		r = start_locked(map, want, SIZE_MAX);
 	pthread_mutex_unlock(&map->resize_lock);
 	map->flavor->read_unlock();
 	return r;
@@ -310,7 +302,7 @@ int rcumap_clear(struct rcumap *map)
 		return -EINVAL;
 	map->flavor->read_lock();
 	pthread_mutex_lock(&map->resize_lock);
-	r = rcumap__migrate_locked(map);
+	r = rcumap__migrate_locked(map, SIZE_MAX);
 	if (r)
 		goto out;
 	/* Under the lock: no migration can start, so no slot gets frozen. */
@@ -330,9 +322,8 @@ int rcumap_clear(struct rcumap *map)
 		if (s != SLOT_EMPTY) {
 			struct rcumap_bucket *b = slot_bucket(s);
 
-			/* Counter only; the CAS above ordered the removal. */
-			add_relaxed(&rcumap__stripe(map)->count, -(long)b->n);
-			rcumap__retire_bucket(map, b, DEAD_ALL);
+			rcumap__count_add(map, NULL, -(long)b->n);
+			rcumap__retire_bucket(map, NULL, b, DEAD_ALL);
 		}
 	}
 out:

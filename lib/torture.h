@@ -75,6 +75,8 @@ void rcumap_torture_seen(const void *obj, int kind);
  * STALE_GEN         an update writes into a frozen slot of an old generation
  *                   instead of following its forwarding mark
  * SLOT_FILTER       a slot word's filter leaves out its bucket's first record
+ * BAG_LATE          the buckets the next updates retire join a bag already
+ *                   queued on call_rcu (their grace period is not waited for)
  */
 /* ---- 3. ThreadSanitizer ---------------------------------------------------------- */
 

@@ -176,6 +176,9 @@ negative)
 	expect_failure slot_filter 'ABSENCE|LINCHECK|ACCOUNTING' \
 		'lookups miss keys that the slot filter hides' \
 		"$bin/torture_broken_slot_filter$ext" $args
+	expect_failure bag_late 'POISON|AGE|ACCOUNTING' \
+		'a bag is queued before its last bucket joins it' \
+		"$bin/torture_broken_bag_late$ext" $args
 	expect_failure faults_fill_enomem 'differs|FAILURE' \
 		'a failed allocation during a migration loses entries' \
 		"$bin/faults_broken$ext"
