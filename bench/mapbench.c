@@ -58,6 +58,16 @@
  *   alone (steady), then while a second thread resizes the table back and
  *   forth between 4n and n/4 buckets (on -EBUSY it waits for the peer's
  *   barrier and retries), --latency-seconds each.
+ * - Update latency (also the latency experiment; every peer but the
+ *   unsynchronised one): one thread times each update with
+ *   clock_gettime(CLOCK_MONOTONIC) around the peer's single operation (its
+ *   own read section where one is needed; qsbr's quiescent state after it
+ *   is included) into the same histogram, and keeps the exact maximum.
+ *   Steady: a pre-sized table of --special-keys keys holding the index
+ *   window [j, j + n); each step deletes j and inserts j + n, so every
+ *   update changes the table and the size stays n; --latency-seconds.
+ *   Growing: n inserts into an empty table (presize 0: rcumap's default
+ *   min_slots), stopped at the fill deadline.
  * - Reclamation (peers that report reclaims): (a) on a table of
  *   --special-keys keys, writers own the indices i % W == w and repeatedly
  *   remove (stamped with the time) and re-insert random keys of their own,
@@ -89,6 +99,7 @@
 #include "mapbench_results.h"
 #include "mapbench_run.h"
 #include "mapbench_special.h"
+#include "mapbench_write.h"
 #include "peer.h"
 #include "selftest.h"
 #include "workload.h"
@@ -362,6 +373,34 @@ static void mb_run_latency(const struct mb_opts *o)
 	}
 }
 
+/* Part of the latency experiment: every peer that takes updates, one thread. */
+static void mb_run_update_latency(const struct mb_opts *o)
+{
+	int header = 0;
+
+	for (unsigned pi = 0; pi < o->npeers; pi++) {
+		const struct bench_peer *p = o->peers[pi];
+		struct mb_upd_row row;
+
+		if ((p->caps & PEER_UNSYNCHRONISED) || mb_broken[pi])
+			continue;
+		if (!header) {
+			printf("\n# update latency (ns), 1 thread, clock_gettime(CLOCK_MONOTONIC) around "
+			       "each update; steady: %" PRIu64 " keys pre-sized,\n# each step deletes "
+			       "a present key and inserts an absent one, %" PRIu64 ".%03" PRIu64 " s; "
+			       "growing: %" PRIu64 " inserts into an empty table (presize 0);\n# max "
+			       "exact, percentiles bucket lower bounds (at most 6.25%% low)\n"
+			       "%-22s %-6s %9s %-9s %8s %8s %8s %10s %10s %8s\n", o->special_keys,
+			       o->latency_ms / 1000, o->latency_ms % 1000, o->special_keys, "peer",
+			       "flavor", "keys", "phase", "p50", "p99", "p99.9", "max", "updates",
+			       "seconds");
+			header = 1;
+		}
+		if (mb_upd_peer(o, p, o->special_keys, &row) == 0)
+			mb_add_upd(&row);	/* else mb_build or create said why */
+	}
+}
+
 static void mb_run_reclaim(const struct mb_opts *o)
 {
 	int header = 0;
@@ -466,6 +505,8 @@ static double mb_estimate(const struct mb_opts *o)
 
 		if ((o->experiments & (1u << MB_LATENCY)) && (p->caps & PEER_CAN_RESIZE))
 			s += table + 2 * (double)o->latency_ms * 1e-3;
+		if ((o->experiments & (1u << MB_LATENCY)) && !(p->caps & PEER_UNSYNCHRONISED))
+			s += 2 * table + (double)o->latency_ms * 1e-3 + mb_est(n, MB_EST_FILL_NS);
 		if ((o->experiments & (1u << MB_RECLAIM)) && (p->caps & PEER_TRACKS_RECLAIM))
 			s += table + (double)o->reclaim_ms * 1e-3 + mb_est(n, MB_EST_FLOOD_NS);
 		if (o->experiments & (1u << MB_MEMORY))
@@ -561,8 +602,10 @@ int main(int argc, char **argv)
 	if (o.experiments & (1u << MB_FILL))
 		for (unsigned k = 0; k < o.fill_keys.n; k++)
 			mb_run_fill(&o, o.fill_keys.v[k], t_start);
-	if (o.experiments & (1u << MB_LATENCY))
+	if (o.experiments & (1u << MB_LATENCY)) {
 		mb_run_latency(&o);
+		mb_run_update_latency(&o);
+	}
 	if (o.experiments & (1u << MB_RECLAIM))
 		mb_run_reclaim(&o);
 	if (o.experiments & (1u << MB_MEMORY))

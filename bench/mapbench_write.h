@@ -1,0 +1,160 @@
+/* mapbench_write.h: mapbench's write-path runs: update latency. */
+#ifndef RCUMAP_BENCH_MAPBENCH_WRITE_H
+#define RCUMAP_BENCH_MAPBENCH_WRITE_H
+
+/*
+ * Included once, by mapbench.c only (its functions are static). The methodology of each experiment is in the comment at the top of
+ * mapbench.c. Every update here is timed with bench_now_ns(), which is
+ * clock_gettime(CLOCK_MONOTONIC) (a vDSO call, no system call).
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapbench_opts.h"
+#include "mapbench_results.h"
+#include "mapbench_run.h"
+#include "mapbench_special.h"
+#include "peer.h"
+#include "workload.h"
+
+/* ---- update latency: a steady load, then a growing fill ----------------- */
+
+/* One phase's updates: a histogram and the exact slowest one. */
+struct mb_upd_run {
+	struct bench_lat *h;
+	uint64_t max_ns, errors;
+	double seconds;
+	int stopped;		/* the growing fill hit its deadline */
+};
+
+static inline void mb_upd_add(struct mb_upd_run *r, uint64_t ns)
+{
+	r->h->count[bench_lat_bucket(ns)]++;
+	if (ns > r->max_ns)
+		r->max_ns = ns;
+}
+
+/*
+ * Steady, for --latency-seconds on a table holding the window [j, j + n)
+ * (j = 0 after the build): each step deletes index j and inserts j + n, so
+ * every update changes the table and the size stays n.
+ */
+static void mb_upd_steady(const struct mb_opts *o, const struct bench_peer *p, void *table,
+			  uint64_t n, struct mb_upd_run *r)
+{
+	uint64_t start = bench_now_ns(), end = start + o->latency_ms * 1000000u, t2 = start;
+
+	mb_tinit(p);
+	for (uint64_t j = 0; t2 < end; j++) {
+		uint64_t t0 = bench_now_ns(), t1;
+
+		r->errors += p->remove(table, key_of(j)) != 1;
+		t1 = bench_now_ns();
+		r->errors += p->insert(table, key_of(j + n), j + n + 1) != 1;
+		t2 = bench_now_ns();
+		mb_upd_add(r, t1 - t0);
+		mb_upd_add(r, t2 - t1);
+	}
+	r->seconds = (double)(t2 - start) * 1e-9;
+	mb_tfini(p);
+}
+
+/* Growing: n inserts into an empty table (presize 0), stopped at the fill deadline. */
+static int mb_upd_growing(const struct bench_peer *p, uint64_t n, struct mb_upd_run *r)
+{
+	struct peer_params params = { .presize = 0 };
+	uint64_t start, deadline, t1, i;
+	void *table;
+	int rc = p->create(&params, &table);
+
+	if (rc != 0) {
+		mb_problem("%s: create: %s", p->name, strerror(-rc));
+		return -1;
+	}
+	mb_tinit(p);
+	start = t1 = bench_now_ns();
+	deadline = start + mb_fill_deadline_ns(n);
+	for (i = 0; i < n && t1 <= deadline; i++) {
+		uint64_t t0 = bench_now_ns();
+
+		r->errors += p->insert(table, key_of(i), i + 1) != 1;
+		t1 = bench_now_ns();
+		mb_upd_add(r, t1 - t0);
+	}
+	r->seconds = (double)(t1 - start) * 1e-9;
+	r->stopped = i < n;
+	mb_tfini(p);
+	if (r->stopped)
+		mb_problem("%s: growing fill of %" PRIu64 " keys (update latency) stopped at its "
+			   "%.0f s deadline after %" PRIu64 " inserts", p->name, n,
+			   (double)mb_fill_deadline_ns(n) * 1e-9, i);
+	mb_destroy(p, table);
+	return 0;
+}
+
+/* Steady on a pre-sized table of n keys, then a growing fill of n keys. */
+static int mb_upd_peer(const struct mb_opts *o, const struct bench_peer *p, uint64_t n,
+		       struct mb_upd_row *row)
+{
+	struct peer_params params = { .presize = n };
+	struct mb_upd_run run[MB_UPD_PHASES];
+	void *table;
+	int rc;
+
+	if (mb_build(p, &params, n, (unsigned)o->batch, o->seed, &table, NULL) != 0)
+		return -1;
+	memset(run, 0, sizeof(run));
+	memset(row, 0, sizeof(*row));
+	for (int i = 0; i < MB_UPD_PHASES; i++)
+		run[i].h = mb_alloc(sizeof(*run[i].h));
+	mb_upd_steady(o, p, table, n, &run[MB_UPD_STEADY]);
+	mb_destroy(p, table);
+	rc = mb_upd_growing(p, n, &run[MB_UPD_GROWING]);
+	row->peer = p;
+	row->keys = n;
+	row->stopped = run[MB_UPD_GROWING].stopped;
+	for (int i = 0; i < MB_UPD_PHASES; i++) {
+		mb_lat_stats_of(run[i].h, &row->phase[i]);
+		row->phase[i].max = run[i].max_ns;
+		row->seconds[i] = run[i].seconds;
+		if (run[i].errors != 0)
+			mb_problem("%s: update latency: %" PRIu64 " updates did not change the table",
+				   p->name, run[i].errors);
+		free(run[i].h);
+	}
+	return rc;
+}
+
+static void mb_add_upd(const struct mb_upd_row *u)
+{
+	static const char *const phase[MB_UPD_PHASES] = { "steady", "growing" };
+	FILE *csv = mb_res.csv[MB_CSV_UPDATE_LATENCY];
+	const struct mb_lat_stats *s = u->phase;
+
+	if (mb_res.nupd < MB_PEERS_MAX)
+		mb_res.upd[mb_res.nupd++] = *u;
+	for (int i = 0; i < MB_UPD_PHASES; i++) {
+		int stopped = i == MB_UPD_GROWING && u->stopped;
+
+		printf("%-22s %-6s %9" PRIu64 " %-9s %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %10" PRIu64
+		       " %10" PRIu64 " %8.2f%s\n", u->peer->name, u->peer->flavor, u->keys, phase[i],
+		       s[i].p50, s[i].p99, s[i].p999, s[i].max, s[i].count, u->seconds[i],
+		       stopped ? " (stopped)" : "");
+		if (csv != NULL)
+			fprintf(csv, "%s,%s,%" PRIu64 ",%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+				",%" PRIu64 ",%.3f,%d\n", u->peer->name, u->peer->flavor, u->keys,
+				phase[i], s[i].p50, s[i].p99, s[i].p999, s[i].max, s[i].count,
+				u->seconds[i], stopped);
+	}
+	printf("%-22s %-6s %9s %-9s slowest growing update / steady p99.9 = %.1f\n", "", "", "",
+	       "ratio", mb_ratio_u(s[MB_UPD_GROWING].max, s[MB_UPD_STEADY].p999));
+	fflush(stdout);
+	if (csv != NULL)
+		fflush(csv);
+}
+
+#endif /* RCUMAP_BENCH_MAPBENCH_WRITE_H */
