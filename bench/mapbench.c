@@ -68,6 +68,12 @@
  *   update changes the table and the size stays n; --latency-seconds.
  *   Growing: n inserts into an empty table (presize 0: rcumap's default
  *   min_slots), stopped at the fill deadline.
+ * - Bulk (peers with insert_held: rcumap): one thread inserts 50,000 keys
+ *   into an empty table (presize 0), (a) all inside one read section (qsbr:
+ *   online, no quiescent state), (b) each in its own section (qsbr: a
+ *   quiescent state every 128 inserts); a fresh table per measurement,
+ *   wall time, median of the rounds. (a) stops at --bulk-deadline and is
+ *   then reported as capped (a lower bound) and not repeated.
  * - Reclamation (peers that report reclaims): (a) on a table of
  *   --special-keys keys, writers own the indices i % W == w and repeatedly
  *   remove (stamped with the time) and re-insert random keys of their own,
@@ -91,6 +97,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +125,8 @@
 #define MB_EST_FILL_NS 300.0, 500.0	/* one thread */
 #define MB_EST_FLOOD_NS 400.0, 600.0	/* delete and drain */
 #define MB_EST_BARRIER_S 0.020	/* after a measurement with writes, or a destroy */
+#define MB_EST_BULK_ONE_S 3.0	/* bulk, one read section (capped by its deadline) */
+#define MB_EST_BULK_SEP_S 0.1	/* bulk, separate sections, with the destroy */
 #define MB_EST_START_S 0.002	/* creating and joining a team */
 
 /* Peers that failed a build or check: skipped from then on (index in o->peers). */
@@ -401,6 +410,32 @@ static void mb_run_update_latency(const struct mb_opts *o)
 	}
 }
 
+static void mb_run_bulk(const struct mb_opts *o)
+{
+	int header = 0;
+
+	for (unsigned pi = 0; pi < o->npeers; pi++) {
+		const struct bench_peer *p = o->peers[pi];
+		struct mb_bulk_row row;
+
+		if (p->insert_held == NULL || mb_broken[pi])
+			continue;
+		if (!header) {
+			printf("\n# bulk: %d inserts by one thread into an empty table (presize 0); "
+			       "wall seconds, median of %" PRIu64 " rounds;\n# one: all in one read "
+			       "section (qsbr: online, no quiescent state); separate: a section per "
+			       "insert (qsbr: a\n# quiescent state every %d); + capped at the %" PRIu64
+			       ".%03" PRIu64 " s deadline (ratio then a lower bound)\n"
+			       "%-22s %-6s %8s %12s %10s %10s\n", MB_BULK_INSERTS, o->rounds,
+			       MB_BULK_QS_EVERY, o->bulk_deadline_ms / 1000, o->bulk_deadline_ms % 1000,
+			       "peer", "flavor", "inserts", "one-s", "separate-s", "one/sep");
+			header = 1;
+		}
+		if (mb_bulk_peer(o, p, &row) == 0)
+			mb_add_bulk(&row);
+	}
+}
+
 static void mb_run_reclaim(const struct mb_opts *o)
 {
 	int header = 0;
@@ -507,6 +542,10 @@ static double mb_estimate(const struct mb_opts *o)
 			s += table + 2 * (double)o->latency_ms * 1e-3;
 		if ((o->experiments & (1u << MB_LATENCY)) && !(p->caps & PEER_UNSYNCHRONISED))
 			s += 2 * table + (double)o->latency_ms * 1e-3 + mb_est(n, MB_EST_FILL_NS);
+		if ((o->experiments & (1u << MB_BULK)) && p->insert_held != NULL)
+			s += (double)o->rounds * (MB_EST_BULK_SEP_S + MB_EST_BARRIER_S) +
+			     fmin(MB_EST_BULK_ONE_S, (double)o->bulk_deadline_ms * 1e-3) *
+			     (double)o->rounds;
 		if ((o->experiments & (1u << MB_RECLAIM)) && (p->caps & PEER_TRACKS_RECLAIM))
 			s += table + (double)o->reclaim_ms * 1e-3 + mb_est(n, MB_EST_FLOOD_NS);
 		if (o->experiments & (1u << MB_MEMORY))
@@ -549,8 +588,13 @@ static void mb_print_plan(const struct mb_opts *o, double estimate)
 		mb_print_plan_list("memory at", &o->memory_keys);
 		sep = "; ";
 	}
-	if (o->experiments & ((1u << MB_LATENCY) | (1u << MB_RECLAIM)))
+	if (o->experiments & ((1u << MB_LATENCY) | (1u << MB_RECLAIM))) {
 		printf("%slatency and reclaim at %" PRIu64, sep, o->special_keys);
+		sep = "; ";
+	}
+	if (o->experiments & (1u << MB_BULK))
+		printf("%sbulk %d inserts, deadline %" PRIu64 ".%03" PRIu64 " s", sep,
+		       MB_BULK_INSERTS, o->bulk_deadline_ms / 1000, o->bulk_deadline_ms % 1000);
 	printf("\n# %u CPUs online; estimated duration %" PRIu64 " min %02" PRIu64 " s\n",
 	       mb_ncpus(), (uint64_t)estimate / 60, (uint64_t)estimate % 60);
 	fflush(stdout);
@@ -610,6 +654,8 @@ int main(int argc, char **argv)
 		mb_run_reclaim(&o);
 	if (o.experiments & (1u << MB_MEMORY))
 		mb_run_memory(&o);
+	if (o.experiments & (1u << MB_BULK))
+		mb_run_bulk(&o);
 	mb_targets_report(&o);
 
 	mb_problems_report();

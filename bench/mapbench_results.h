@@ -33,12 +33,12 @@
 
 enum {
 	MB_CSV_THROUGHPUT, MB_CSV_MEMORY, MB_CSV_LATENCY, MB_CSV_RECLAIM,
-	MB_CSV_UPDATE_LATENCY, MB_CSVS
+	MB_CSV_UPDATE_LATENCY, MB_CSV_BULK, MB_CSVS
 };
 
 static const char *const mb_csv_names[MB_CSVS] = {
 	"throughput.csv", "memory.csv", "latency.csv", "reclaim.csv",
-	"update_latency.csv",
+	"update_latency.csv", "bulk.csv",
 };
 
 static const char *const mb_csv_headers[MB_CSVS] = {
@@ -50,6 +50,7 @@ static const char *const mb_csv_headers[MB_CSVS] = {
 	"peer,flavor,keys,lag_p50_ms,lag_p99_ms,lag_max_ms,flood_entries,"
 	"flood_delete_ms,flood_peak_pending_bytes,flood_drain_ms",
 	"peer,flavor,keys,phase,p50_ns,p99_ns,p999_ns,max_ns,updates,seconds,stopped",
+	"peer,flavor,inserts,one_section_s,separate_s,ratio,one_section_done,capped",
 };
 
 /* One throughput configuration; rows with equal cells are compared. */
@@ -101,6 +102,15 @@ struct mb_upd_row {
 	int stopped;		/* the growing fill hit its deadline */
 };
 
+/* Bulk inserts (mapbench_write.h): one read section vs one per insert. */
+struct mb_bulk_row {
+	const struct bench_peer *peer;
+	uint64_t inserts;
+	double one_s, sep_s;	/* wall seconds, medians over rounds */
+	uint64_t one_done;	/* inserts in one section before the deadline */
+	int capped;		/* one_s is the deadline's: a lower bound */
+};
+
 static struct {
 	struct mb_row *rows;
 	size_t nrows, cap;
@@ -110,6 +120,8 @@ static struct {
 	unsigned nlat;
 	struct mb_upd_row upd[MB_PEERS_MAX];
 	unsigned nupd;
+	struct mb_bulk_row bulk[MB_PEERS_MAX];
+	unsigned nbulk;
 	FILE *csv[MB_CSVS];
 	char path[4096];
 } mb_res;
@@ -154,7 +166,7 @@ static void mb_results_open(const struct mb_opts *o)
 {
 	static const unsigned csv_of[MB_CSVS] = {
 		(1u << MB_THROUGHPUT) | (1u << MB_FILL), 1u << MB_MEMORY,
-		1u << MB_LATENCY, 1u << MB_RECLAIM, 1u << MB_LATENCY,
+		1u << MB_LATENCY, 1u << MB_RECLAIM, 1u << MB_LATENCY, 1u << MB_BULK,
 	};
 	int rc = mb_mkdirs(o->outdir);
 
@@ -558,6 +570,15 @@ static void mb_write_targets(struct mb_targets *t, const char *rc)
 			 "update latency: %s%s", rc, u->stopped ? " (fill stopped)" : "");
 		mb_target(t, name, mb_ratio_u(u->phase[MB_UPD_GROWING].max,
 					      u->phase[MB_UPD_STEADY].p999), 0, 100.0);
+	}
+	for (unsigned i = 0; i < mb_res.nbulk; i++) {
+		const struct mb_bulk_row *b = &mb_res.bulk[i];
+
+		if (strcmp(b->peer->name, rc) != 0 || b->sep_s <= 0)
+			continue;
+		snprintf(name, sizeof(name), "50K inserts in one read section / in separate "
+			 "sections: %s%s", rc, b->capped ? " (capped)" : "");
+		mb_target(t, name, b->one_s / b->sep_s, 0, 2.0);
 	}
 }
 

@@ -1,4 +1,4 @@
-/* mapbench_write.h: mapbench's write-path runs: update latency. */
+/* mapbench_write.h: mapbench's write-path runs: update latency, bulk inserts. */
 #ifndef RCUMAP_BENCH_MAPBENCH_WRITE_H
 #define RCUMAP_BENCH_MAPBENCH_WRITE_H
 
@@ -20,6 +20,13 @@
 #include "mapbench_special.h"
 #include "peer.h"
 #include "workload.h"
+
+/* Inserts of one bulk measurement. */
+#define MB_BULK_INSERTS 50000
+/* qsbr, separate sections: a quiescent state after this many inserts. */
+#define MB_BULK_QS_EVERY 128
+/* The bulk loop reads the clock (for its deadline) once per this many inserts. */
+#define MB_BULK_CLOCK_EVERY 64
 
 /* ---- update latency: a steady load, then a growing fill ----------------- */
 
@@ -155,6 +162,125 @@ static void mb_add_upd(const struct mb_upd_row *u)
 	fflush(stdout);
 	if (csv != NULL)
 		fflush(csv);
+}
+
+/* ---- bulk: 50K inserts in one read section vs one section per insert ------- */
+
+/*
+ * One measurement on a fresh, empty table (presize 0): MB_BULK_INSERTS
+ * inserts by this thread, either all inside one read section (qsbr: online,
+ * no quiescent state), or each in its own section (qsbr: a quiescent state
+ * every MB_BULK_QS_EVERY). Wall seconds, or -1 after a message; *done:
+ * inserts made before the deadline stopped it.
+ */
+static double mb_bulk_once(const struct bench_peer *p, int one, uint64_t deadline_ns,
+			   uint64_t *done)
+{
+	struct peer_params params = { .presize = 0 };
+	uint64_t t0, end, now, i, errors = 0;
+	int qsbr = mb_is_qsbr(p), rc;
+	void *table;
+
+	if ((rc = p->create(&params, &table)) != 0) {
+		mb_problem("%s: create: %s", p->name, strerror(-rc));
+		return -1;
+	}
+	mb_tinit(p);
+	t0 = now = bench_now_ns();
+	end = t0 + deadline_ns;
+	if (one)
+		p->read_lock();
+	for (i = 0; i < MB_BULK_INSERTS && now <= end; i++) {
+		if (!one)
+			p->read_lock();
+		errors += p->insert_held(table, key_of(i), i + 1) != 1;
+		if (!one) {
+			p->read_unlock();
+			if (i % MB_BULK_QS_EVERY == MB_BULK_QS_EVERY - 1)
+				mb_quiescent(qsbr);
+		}
+		if (i % MB_BULK_CLOCK_EVERY == MB_BULK_CLOCK_EVERY - 1)
+			now = bench_now_ns();
+	}
+	if (one)
+		p->read_unlock();
+	now = bench_now_ns();
+	mb_tfini(p);
+	mb_destroy(p, table);
+	*done = i;
+	if (errors != 0)
+		mb_problem("%s: bulk: %" PRIu64 " inserts failed", p->name, errors);
+	return (double)(now - t0) * 1e-9;
+}
+
+/*
+ * Up to R measurements of one kind into v; how many were made, 0 after a
+ * failure. A capped one (*done short) ends the series: it is not repeated.
+ */
+static unsigned mb_bulk_rounds(const struct bench_peer *p, int one, unsigned R,
+			       uint64_t deadline_ns, double *v, uint64_t *done)
+{
+	unsigned k = 0;
+
+	while (k < R) {
+		double s = mb_bulk_once(p, one, deadline_ns, done);
+
+		if (s < 0)
+			return 0;
+		v[k++] = s;
+		if (*done < MB_BULK_INSERTS)
+			break;
+	}
+	return k;
+}
+
+/* The rounds of separate sections, then those of one section; medians. */
+static int mb_bulk_peer(const struct mb_opts *o, const struct bench_peer *p,
+			struct mb_bulk_row *row)
+{
+	unsigned R = (unsigned)o->rounds, nsep, none = 0;
+	uint64_t deadline = o->bulk_deadline_ms * 1000000u, done = 0;
+	double *sep = mb_alloc(R * sizeof(*sep)), *one = mb_alloc(R * sizeof(*one));
+
+	memset(row, 0, sizeof(*row));
+	row->peer = p;
+	row->inserts = MB_BULK_INSERTS;
+	nsep = mb_bulk_rounds(p, 0, R, deadline, sep, &done);
+	if (nsep == R && done == MB_BULK_INSERTS)
+		none = mb_bulk_rounds(p, 1, R, deadline, one, &row->one_done);
+	else
+		mb_problem("%s: bulk: separate sections made %" PRIu64 " of %d inserts by the "
+			   "deadline; no row", p->name, done, MB_BULK_INSERTS);
+	if (none > 0) {
+		row->capped = row->one_done < MB_BULK_INSERTS;
+		row->sep_s = median(sep, nsep);
+		row->one_s = row->capped ? one[none - 1] : median(one, none);
+	}
+	free(sep);
+	free(one);
+	return none > 0 ? 0 : -1;
+}
+
+static void mb_add_bulk(const struct mb_bulk_row *b)
+{
+	FILE *csv = mb_res.csv[MB_CSV_BULK];
+	double ratio = b->one_s / b->sep_s;
+	char rs[32];
+
+	if (mb_res.nbulk < MB_PEERS_MAX)
+		mb_res.bulk[mb_res.nbulk++] = *b;
+	snprintf(rs, sizeof(rs), "%s%.2f", b->capped ? ">=" : "", ratio);
+	printf("%-22s %-6s %8" PRIu64 " %11.3f%s %10.3f %10s\n", b->peer->name,
+	       b->peer->flavor, b->inserts, b->one_s, b->capped ? "+" : " ", b->sep_s, rs);
+	if (b->capped)
+		printf("%-22s %-6s   capped: the one-section run stopped at its deadline after "
+		       "%" PRIu64 " of %" PRIu64 " inserts\n", "", "", b->one_done, b->inserts);
+	fflush(stdout);
+	if (csv == NULL)
+		return;
+	fprintf(csv, "%s,%s,%" PRIu64 ",%.6f,%.6f,%.3f,%" PRIu64 ",%d\n", b->peer->name,
+		b->peer->flavor, b->inserts, b->one_s, b->sep_s, ratio, b->one_done, b->capped);
+	fflush(csv);
 }
 
 #endif /* RCUMAP_BENCH_MAPBENCH_WRITE_H */
