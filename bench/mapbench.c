@@ -74,6 +74,14 @@
  *   quiescent state every 128 inserts); a fresh table per measurement,
  *   wall time, median of the rounds. (a) stops at --bulk-deadline and is
  *   then reported as capped (a lower bound) and not repeated.
+ * - Shrink RSS (resizable peers): a fresh process per case, as for memory.
+ *   Shrunk: one thread inserts --shrink-keys entries into an empty table
+ *   (presize 0), the main thread deletes 90% of them (indices [n/10, n)),
+ *   calls resize(0) (the peer's own size for its count; on -EBUSY a barrier
+ *   and a retry, up to 5 tries), then barrier. Fresh: only the n/10
+ *   survivors, built the same way, then barrier. Resident growth since
+ *   before create, and again after malloc_trim(0) (informational: glibc
+ *   otherwise keeps freed memory); the ratio is shrunk / fresh.
  * - Reclamation (peers that report reclaims): (a) on a table of
  *   --special-keys keys, writers own the indices i % W == w and repeatedly
  *   remove (stamped with the time) and re-insert random keys of their own,
@@ -124,6 +132,7 @@
 #define MB_EST_CHILD_NS 800.0, 1300.0	/* memory child: start, 1-thread build, destroy */
 #define MB_EST_FILL_NS 300.0, 500.0	/* one thread */
 #define MB_EST_FLOOD_NS 400.0, 600.0	/* delete and drain */
+#define MB_EST_SHRINK_NS 3000.0, 4000.0	/* shrinkrss child: growing build, deletes, shrink */
 #define MB_EST_BARRIER_S 0.020	/* after a measurement with writes, or a destroy */
 #define MB_EST_BULK_ONE_S 3.0	/* bulk, one read section (capped by its deadline) */
 #define MB_EST_BULK_SEP_S 0.1	/* bulk, separate sections, with the destroy */
@@ -436,6 +445,30 @@ static void mb_run_bulk(const struct mb_opts *o)
 	}
 }
 
+static void mb_run_shrinkrss(const struct mb_opts *o)
+{
+	int header = 0;
+
+	for (unsigned pi = 0; pi < o->npeers; pi++) {
+		const struct bench_peer *p = o->peers[pi];
+		struct mb_shrink_row row;
+
+		if (!(p->caps & PEER_CAN_RESIZE) || p->resize == NULL || mb_broken[pi])
+			continue;
+		if (!header) {
+			printf("\n# shrinkrss: resident growth (MiB) of a fresh process: shrunk = %" PRIu64
+			       " entries from empty, 90%% deleted, resize(0),\n# barrier; fresh = "
+			       "only the survivors from empty, barrier; malloc_trim rows: after "
+			       "malloc_trim(0) too\n%-22s %-6s %9s %9s %-11s %10s %10s %8s\n",
+			       o->shrink_keys, "peer", "flavor", "entries", "survivors", "trim",
+			       "shrunk", "fresh", "ratio");
+			header = 1;
+		}
+		if (mb_shrink_peer(p, o->shrink_keys, &row) == 0)
+			mb_add_shrink(&row);
+	}
+}
+
 static void mb_run_reclaim(const struct mb_opts *o)
 {
 	int header = 0;
@@ -546,6 +579,9 @@ static double mb_estimate(const struct mb_opts *o)
 			s += (double)o->rounds * (MB_EST_BULK_SEP_S + MB_EST_BARRIER_S) +
 			     fmin(MB_EST_BULK_ONE_S, (double)o->bulk_deadline_ms * 1e-3) *
 			     (double)o->rounds;
+		if ((o->experiments & (1u << MB_SHRINKRSS)) && (p->caps & PEER_CAN_RESIZE))
+			s += 0.1 + mb_est(o->shrink_keys, MB_EST_SHRINK_NS) +
+			     mb_est(o->shrink_keys / 10, MB_EST_CHILD_NS);
 		if ((o->experiments & (1u << MB_RECLAIM)) && (p->caps & PEER_TRACKS_RECLAIM))
 			s += table + (double)o->reclaim_ms * 1e-3 + mb_est(n, MB_EST_FLOOD_NS);
 		if (o->experiments & (1u << MB_MEMORY))
@@ -592,9 +628,13 @@ static void mb_print_plan(const struct mb_opts *o, double estimate)
 		printf("%slatency and reclaim at %" PRIu64, sep, o->special_keys);
 		sep = "; ";
 	}
-	if (o->experiments & (1u << MB_BULK))
+	if (o->experiments & (1u << MB_BULK)) {
 		printf("%sbulk %d inserts, deadline %" PRIu64 ".%03" PRIu64 " s", sep,
 		       MB_BULK_INSERTS, o->bulk_deadline_ms / 1000, o->bulk_deadline_ms % 1000);
+		sep = "; ";
+	}
+	if (o->experiments & (1u << MB_SHRINKRSS))
+		printf("%sshrinkrss at %" PRIu64, sep, o->shrink_keys);
 	printf("\n# %u CPUs online; estimated duration %" PRIu64 " min %02" PRIu64 " s\n",
 	       mb_ncpus(), (uint64_t)estimate / 60, (uint64_t)estimate % 60);
 	fflush(stdout);
@@ -628,6 +668,8 @@ int main(int argc, char **argv)
 	mb_parse(argc, argv, &o);
 	if (o.memory_one != NULL)
 		return mb_memory_child(&o);
+	if (o.shrink_one != NULL)
+		return mb_shrink_child(&o);
 	if (o.selftest)
 		return mb_selftest(&o);
 
@@ -656,6 +698,8 @@ int main(int argc, char **argv)
 		mb_run_memory(&o);
 	if (o.experiments & (1u << MB_BULK))
 		mb_run_bulk(&o);
+	if (o.experiments & (1u << MB_SHRINKRSS))
+		mb_run_shrinkrss(&o);
 	mb_targets_report(&o);
 
 	mb_problems_report();

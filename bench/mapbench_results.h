@@ -33,12 +33,12 @@
 
 enum {
 	MB_CSV_THROUGHPUT, MB_CSV_MEMORY, MB_CSV_LATENCY, MB_CSV_RECLAIM,
-	MB_CSV_UPDATE_LATENCY, MB_CSV_BULK, MB_CSVS
+	MB_CSV_UPDATE_LATENCY, MB_CSV_BULK, MB_CSV_SHRINKRSS, MB_CSVS
 };
 
 static const char *const mb_csv_names[MB_CSVS] = {
 	"throughput.csv", "memory.csv", "latency.csv", "reclaim.csv",
-	"update_latency.csv", "bulk.csv",
+	"update_latency.csv", "bulk.csv", "shrinkrss.csv",
 };
 
 static const char *const mb_csv_headers[MB_CSVS] = {
@@ -51,6 +51,7 @@ static const char *const mb_csv_headers[MB_CSVS] = {
 	"flood_delete_ms,flood_peak_pending_bytes,flood_drain_ms",
 	"peer,flavor,keys,phase,p50_ns,p99_ns,p999_ns,max_ns,updates,seconds,stopped",
 	"peer,flavor,inserts,one_section_s,separate_s,ratio,one_section_done,capped",
+	"peer,flavor,entries,survivors,malloc_trim,shrunk_rss_bytes,fresh_rss_bytes,ratio",
 };
 
 /* One throughput configuration; rows with equal cells are compared. */
@@ -111,6 +112,13 @@ struct mb_bulk_row {
 	int capped;		/* one_s is the deadline's: a lower bound */
 };
 
+/* RSS after a 90% delete and a shrink vs a fresh map (mapbench_write.h). */
+struct mb_shrink_row {
+	const struct bench_peer *peer;
+	uint64_t entries;	/* before the deletes; a tenth survive */
+	double shrunk[2], fresh[2];	/* resident growth, bytes: [1] after malloc_trim(0) */
+};
+
 static struct {
 	struct mb_row *rows;
 	size_t nrows, cap;
@@ -122,6 +130,8 @@ static struct {
 	unsigned nupd;
 	struct mb_bulk_row bulk[MB_PEERS_MAX];
 	unsigned nbulk;
+	struct mb_shrink_row shrink[MB_PEERS_MAX];
+	unsigned nshrink;
 	FILE *csv[MB_CSVS];
 	char path[4096];
 } mb_res;
@@ -167,6 +177,7 @@ static void mb_results_open(const struct mb_opts *o)
 	static const unsigned csv_of[MB_CSVS] = {
 		(1u << MB_THROUGHPUT) | (1u << MB_FILL), 1u << MB_MEMORY,
 		1u << MB_LATENCY, 1u << MB_RECLAIM, 1u << MB_LATENCY, 1u << MB_BULK,
+		1u << MB_SHRINKRSS,
 	};
 	int rc = mb_mkdirs(o->outdir);
 
@@ -579,6 +590,15 @@ static void mb_write_targets(struct mb_targets *t, const char *rc)
 		snprintf(name, sizeof(name), "50K inserts in one read section / in separate "
 			 "sections: %s%s", rc, b->capped ? " (capped)" : "");
 		mb_target(t, name, b->one_s / b->sep_s, 0, 2.0);
+	}
+	for (unsigned i = 0; i < mb_res.nshrink; i++) {
+		const struct mb_shrink_row *r = &mb_res.shrink[i];
+
+		if (strcmp(r->peer->name, rc) != 0 || r->fresh[0] <= 0)
+			continue;
+		snprintf(name, sizeof(name), "RSS after 90%% delete+resize(0)+barrier / fresh map "
+			 "with survivors: %s", rc);
+		mb_target(t, name, r->shrunk[0] / r->fresh[0], 0, 2.0);
 	}
 }
 

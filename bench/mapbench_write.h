@@ -1,15 +1,18 @@
-/* mapbench_write.h: mapbench's write-path runs: update latency, bulk inserts. */
+/* mapbench_write.h: mapbench's write-path runs: update latency, bulk inserts, RSS after a shrink. */
 #ifndef RCUMAP_BENCH_MAPBENCH_WRITE_H
 #define RCUMAP_BENCH_MAPBENCH_WRITE_H
 
 /*
- * Included once, by mapbench.c only (its functions are static). The methodology of each experiment is in the comment at the top of
+ * Included once, by mapbench.c only (its functions are static), after
+ * mapbench_special.h, whose fresh-process runner the shrinkrss run uses.
+ * The methodology of each experiment is in the comment at the top of
  * mapbench.c. Every update here is timed with bench_now_ns(), which is
  * clock_gettime(CLOCK_MONOTONIC) (a vDSO call, no system call).
  */
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +30,8 @@
 #define MB_BULK_QS_EVERY 128
 /* The bulk loop reads the clock (for its deadline) once per this many inserts. */
 #define MB_BULK_CLOCK_EVERY 64
+/* shrinkrss: resize(0) attempts, with a barrier between them, on -EBUSY. */
+#define MB_SHRINK_TRIES 5
 
 /* ---- update latency: a steady load, then a growing fill ----------------- */
 
@@ -281,6 +286,162 @@ static void mb_add_bulk(const struct mb_bulk_row *b)
 	fprintf(csv, "%s,%s,%" PRIu64 ",%.6f,%.6f,%.3f,%" PRIu64 ",%d\n", b->peer->name,
 		b->peer->flavor, b->inserts, b->one_s, b->sep_s, ratio, b->one_done, b->capped);
 	fflush(csv);
+}
+
+/* ---- shrinkrss: RSS after deleting 90% and shrinking vs a fresh map ------- */
+
+/* One thread (not this one) inserts the indices [0, n) with the peer's loop. */
+static int mb_shrink_fill(const struct mb_opts *o, const struct bench_peer *p, void *table,
+			  uint64_t n)
+{
+	struct bench_work w;
+	struct mb_outcome out;
+
+	memset(&w, 0, sizeof(w));
+	w.range = 2 * n;
+	w.batch = (unsigned)o->batch;
+	w.fill_count = n;
+	if (mb_measure(p, table, &w, 1, 0, o->seed, &out) || out.done[BENCH_INSERT] != n) {
+		fprintf(stderr, "mapbench: %s: shrinkrss build inserted %" PRIu64 " of %" PRIu64
+			"%s\n", p->name, out.done[BENCH_INSERT], n,
+			out.ops[BENCH_INSERT] < n ? " (stopped at its deadline)" : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* Deletes the indices [n/10, n), resizes to the peer's own size, waits for reclamation. */
+static int mb_shrink_table(const struct bench_peer *p, void *table, uint64_t n)
+{
+	uint64_t errors = 0;
+	int rc = -EBUSY;
+
+	for (uint64_t i = n / 10; i < n; i++)
+		errors += p->remove(table, key_of(i)) != 1;
+	for (int tries = 0; tries < MB_SHRINK_TRIES && rc == -EBUSY; tries++) {
+		if (tries > 0 && p->barrier != NULL)
+			p->barrier(table);
+		rc = p->resize(table, 0);
+	}
+	if (p->barrier != NULL)
+		p->barrier(table);
+	if (errors != 0 || rc != 0) {
+		fprintf(stderr, "mapbench: %s: shrinkrss: %" PRIu64 " deletes failed, resize(0): %s\n",
+			p->name, errors, rc ? strerror(-rc) : "ok");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The child (--shrink-one PEER N shrink|fresh). shrink: N entries from
+ * empty (presize 0), 90% deleted, resize(0), barrier; fresh: only the N/10
+ * survivors, then a barrier. Prints "rss rss_trimmed count": resident
+ * growth over the process before create, in bytes, then again after
+ * malloc_trim(0), and the entries. Exit 0, or 1 after a message.
+ */
+static int mb_shrink_child(const struct mb_opts *o)
+{
+	const struct bench_peer *p = mb_peer_by_name(o->shrink_one);
+	struct peer_params params = { .presize = 0 };
+	uint64_t n = o->shrink_one_keys, before, rss, trimmed, count;
+	void *table;
+	int rc;
+
+	if (p == NULL || p->resize == NULL) {
+		fprintf(stderr, "mapbench: --shrink-one: '%s' is no resizable peer\n", o->shrink_one);
+		return 1;
+	}
+	before = mb_resident_bytes();
+	if ((rc = p->create(&params, &table)) != 0) {
+		fprintf(stderr, "mapbench: %s: create: %s\n", p->name, strerror(-rc));
+		return 1;
+	}
+	/* Not registered during the fill: a qsbr thread would hold back its grace periods. */
+	if (mb_shrink_fill(o, p, table, o->shrink_one_fresh ? n / 10 : n) != 0)
+		return 1;
+	mb_tinit(p);
+	if (o->shrink_one_fresh) {
+		if (p->barrier != NULL)
+			p->barrier(table);
+	} else if (mb_shrink_table(p, table, n) != 0) {
+		return 1;
+	}
+	rss = mb_resident_bytes();
+	malloc_trim(0);
+	trimmed = mb_resident_bytes();
+	rss = rss > before ? rss - before : 0;
+	trimmed = trimmed > before ? trimmed - before : 0;
+	count = p->count(table);
+	p->destroy(table);
+	mb_tfini(p);
+	printf("%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", rss, trimmed, count);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* One child; 0 and rss[2] (bytes: after the barrier, after malloc_trim), or -1. */
+static int mb_shrink_one(const struct bench_peer *p, uint64_t n, int fresh, double rss[2])
+{
+	char nbuf[24], line[256];
+	char *argv[] = { NULL, (char *)"--shrink-one", (char *)p->name, nbuf,
+			 (char *)(fresh ? "fresh" : "shrink"), NULL };
+	unsigned long long count;
+
+	snprintf(nbuf, sizeof(nbuf), "%" PRIu64, n);
+	if (mb_child_line(argv, line, sizeof(line)) != 0 ||
+	    sscanf(line, "%lf %lf %llu", &rss[0], &rss[1], &count) != 3) {
+		mb_problem("shrinkrss: %s (%s, %" PRIu64 " entries) failed (a first failure "
+			   "is run once more)", p->name, fresh ? "fresh" : "shrink", n);
+		return -1;
+	}
+	if (count != n / 10) {
+		mb_problem("shrinkrss: %s (%s): %llu entries, expected %" PRIu64, p->name,
+			   fresh ? "fresh" : "shrink", count, n / 10);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Both children. A failed one runs once more: a growing cds_lfht can stop
+ * growing (peer_lfht.c), and then its build stops at the fill deadline.
+ */
+static int mb_shrink_peer(const struct bench_peer *p, uint64_t n, struct mb_shrink_row *row)
+{
+	memset(row, 0, sizeof(*row));
+	row->peer = p;
+	row->entries = n;
+	for (int fresh = 0; fresh < 2; fresh++) {
+		double *rss = fresh ? row->fresh : row->shrunk;
+
+		if (mb_shrink_one(p, n, fresh, rss) != 0 && mb_shrink_one(p, n, fresh, rss) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void mb_add_shrink(const struct mb_shrink_row *r)
+{
+	static const char *const trim[2] = { "no", "malloc_trim" };
+	FILE *csv = mb_res.csv[MB_CSV_SHRINKRSS];
+
+	if (mb_res.nshrink < MB_PEERS_MAX)
+		mb_res.shrink[mb_res.nshrink++] = *r;
+	for (int i = 0; i < 2; i++) {
+		double ratio = r->fresh[i] > 0 ? r->shrunk[i] / r->fresh[i] : 0;
+
+		printf("%-22s %-6s %9" PRIu64 " %9" PRIu64 " %-11s %10.1f %10.1f %8.2f%s\n",
+		       r->peer->name, r->peer->flavor, r->entries, r->entries / 10, trim[i],
+		       r->shrunk[i] / 1048576.0, r->fresh[i] / 1048576.0, ratio,
+		       i ? "  (informational)" : "");
+		if (csv != NULL)
+			fprintf(csv, "%s,%s,%" PRIu64 ",%" PRIu64 ",%d,%.0f,%.0f,%.3f\n",
+				r->peer->name, r->peer->flavor, r->entries, r->entries / 10, i,
+				r->shrunk[i], r->fresh[i], ratio);
+	}
+	fflush(stdout);
+	if (csv != NULL)
+		fflush(csv);
 }
 
 #endif /* RCUMAP_BENCH_MAPBENCH_WRITE_H */
