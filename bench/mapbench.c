@@ -58,6 +58,30 @@
  *   alone (steady), then while a second thread resizes the table back and
  *   forth between 4n and n/4 buckets (on -EBUSY it waits for the peer's
  *   barrier and retries), --latency-seconds each.
+ * - Update latency (also the latency experiment; every peer but the
+ *   unsynchronised one): one thread times each update with
+ *   clock_gettime(CLOCK_MONOTONIC) around the peer's single operation (its
+ *   own read section where one is needed; qsbr's quiescent state after it
+ *   is included) into the same histogram, and keeps the exact maximum.
+ *   Steady: a pre-sized table of --special-keys keys holding the index
+ *   window [j, j + n); each step deletes j and inserts j + n, so every
+ *   update changes the table and the size stays n; --latency-seconds.
+ *   Growing: n inserts into an empty table (presize 0: rcumap's default
+ *   min_slots), stopped at the fill deadline.
+ * - Bulk (peers with insert_held: rcumap): one thread inserts 50,000 keys
+ *   into an empty table (presize 0), (a) all inside one read section (qsbr:
+ *   online, no quiescent state), (b) each in its own section (qsbr: a
+ *   quiescent state every 128 inserts); a fresh table per measurement,
+ *   wall time, median of the rounds. (a) stops at --bulk-deadline and is
+ *   then reported as capped (a lower bound) and not repeated.
+ * - Shrink RSS (resizable peers): a fresh process per case, as for memory.
+ *   Shrunk: one thread inserts --shrink-keys entries into an empty table
+ *   (presize 0), the main thread deletes 90% of them (indices [n/10, n)),
+ *   calls resize(0) (the peer's own size for its count; on -EBUSY a barrier
+ *   and a retry, up to 5 tries), then barrier. Fresh: only the n/10
+ *   survivors, built the same way, then barrier. Resident growth since
+ *   before create, and again after malloc_trim(0) (informational: glibc
+ *   otherwise keeps freed memory); the ratio is shrunk / fresh.
  * - Reclamation (peers that report reclaims): (a) on a table of
  *   --special-keys keys, writers own the indices i % W == w and repeatedly
  *   remove (stamped with the time) and re-insert random keys of their own,
@@ -81,6 +105,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +114,7 @@
 #include "mapbench_results.h"
 #include "mapbench_run.h"
 #include "mapbench_special.h"
+#include "mapbench_write.h"
 #include "peer.h"
 #include "selftest.h"
 #include "workload.h"
@@ -106,7 +132,10 @@
 #define MB_EST_CHILD_NS 800.0, 1300.0	/* memory child: start, 1-thread build, destroy */
 #define MB_EST_FILL_NS 300.0, 500.0	/* one thread */
 #define MB_EST_FLOOD_NS 400.0, 600.0	/* delete and drain */
+#define MB_EST_SHRINK_NS 3000.0, 4000.0	/* shrinkrss child: growing build, deletes, shrink */
 #define MB_EST_BARRIER_S 0.020	/* after a measurement with writes, or a destroy */
+#define MB_EST_BULK_ONE_S 3.0	/* bulk, one read section (capped by its deadline) */
+#define MB_EST_BULK_SEP_S 0.1	/* bulk, separate sections, with the destroy */
 #define MB_EST_START_S 0.002	/* creating and joining a team */
 
 /* Peers that failed a build or check: skipped from then on (index in o->peers). */
@@ -362,6 +391,84 @@ static void mb_run_latency(const struct mb_opts *o)
 	}
 }
 
+/* Part of the latency experiment: every peer that takes updates, one thread. */
+static void mb_run_update_latency(const struct mb_opts *o)
+{
+	int header = 0;
+
+	for (unsigned pi = 0; pi < o->npeers; pi++) {
+		const struct bench_peer *p = o->peers[pi];
+		struct mb_upd_row row;
+
+		if ((p->caps & PEER_UNSYNCHRONISED) || mb_broken[pi])
+			continue;
+		if (!header) {
+			printf("\n# update latency (ns), 1 thread, clock_gettime(CLOCK_MONOTONIC) around "
+			       "each update; steady: %" PRIu64 " keys pre-sized,\n# each step deletes "
+			       "a present key and inserts an absent one, %" PRIu64 ".%03" PRIu64 " s; "
+			       "growing: %" PRIu64 " inserts into an empty table (presize 0);\n# max "
+			       "exact, percentiles bucket lower bounds (at most 6.25%% low)\n"
+			       "%-22s %-6s %9s %-9s %8s %8s %8s %10s %10s %8s\n", o->special_keys,
+			       o->latency_ms / 1000, o->latency_ms % 1000, o->special_keys, "peer",
+			       "flavor", "keys", "phase", "p50", "p99", "p99.9", "max", "updates",
+			       "seconds");
+			header = 1;
+		}
+		if (mb_upd_peer(o, p, o->special_keys, &row) == 0)
+			mb_add_upd(&row);	/* else mb_build or create said why */
+	}
+}
+
+static void mb_run_bulk(const struct mb_opts *o)
+{
+	int header = 0;
+
+	for (unsigned pi = 0; pi < o->npeers; pi++) {
+		const struct bench_peer *p = o->peers[pi];
+		struct mb_bulk_row row;
+
+		if (p->insert_held == NULL || mb_broken[pi])
+			continue;
+		if (!header) {
+			printf("\n# bulk: %d inserts by one thread into an empty table (presize 0); "
+			       "wall seconds, median of %" PRIu64 " rounds;\n# one: all in one read "
+			       "section (qsbr: online, no quiescent state); separate: a section per "
+			       "insert (qsbr: a\n# quiescent state every %d); + capped at the %" PRIu64
+			       ".%03" PRIu64 " s deadline (ratio then a lower bound)\n"
+			       "%-22s %-6s %8s %12s %10s %10s\n", MB_BULK_INSERTS, o->rounds,
+			       MB_BULK_QS_EVERY, o->bulk_deadline_ms / 1000, o->bulk_deadline_ms % 1000,
+			       "peer", "flavor", "inserts", "one-s", "separate-s", "one/sep");
+			header = 1;
+		}
+		if (mb_bulk_peer(o, p, &row) == 0)
+			mb_add_bulk(&row);
+	}
+}
+
+static void mb_run_shrinkrss(const struct mb_opts *o)
+{
+	int header = 0;
+
+	for (unsigned pi = 0; pi < o->npeers; pi++) {
+		const struct bench_peer *p = o->peers[pi];
+		struct mb_shrink_row row;
+
+		if (!(p->caps & PEER_CAN_RESIZE) || p->resize == NULL || mb_broken[pi])
+			continue;
+		if (!header) {
+			printf("\n# shrinkrss: resident growth (MiB) of a fresh process: shrunk = %" PRIu64
+			       " entries from empty, 90%% deleted, resize(0),\n# barrier; fresh = "
+			       "only the survivors from empty, barrier; malloc_trim rows: after "
+			       "malloc_trim(0) too\n%-22s %-6s %9s %9s %-11s %10s %10s %8s\n",
+			       o->shrink_keys, "peer", "flavor", "entries", "survivors", "trim",
+			       "shrunk", "fresh", "ratio");
+			header = 1;
+		}
+		if (mb_shrink_peer(p, o->shrink_keys, &row) == 0)
+			mb_add_shrink(&row);
+	}
+}
+
 static void mb_run_reclaim(const struct mb_opts *o)
 {
 	int header = 0;
@@ -466,6 +573,15 @@ static double mb_estimate(const struct mb_opts *o)
 
 		if ((o->experiments & (1u << MB_LATENCY)) && (p->caps & PEER_CAN_RESIZE))
 			s += table + 2 * (double)o->latency_ms * 1e-3;
+		if ((o->experiments & (1u << MB_LATENCY)) && !(p->caps & PEER_UNSYNCHRONISED))
+			s += 2 * table + (double)o->latency_ms * 1e-3 + mb_est(n, MB_EST_FILL_NS);
+		if ((o->experiments & (1u << MB_BULK)) && p->insert_held != NULL)
+			s += (double)o->rounds * (MB_EST_BULK_SEP_S + MB_EST_BARRIER_S) +
+			     fmin(MB_EST_BULK_ONE_S, (double)o->bulk_deadline_ms * 1e-3) *
+			     (double)o->rounds;
+		if ((o->experiments & (1u << MB_SHRINKRSS)) && (p->caps & PEER_CAN_RESIZE))
+			s += 0.1 + mb_est(o->shrink_keys, MB_EST_SHRINK_NS) +
+			     mb_est(o->shrink_keys / 10, MB_EST_CHILD_NS);
 		if ((o->experiments & (1u << MB_RECLAIM)) && (p->caps & PEER_TRACKS_RECLAIM))
 			s += table + (double)o->reclaim_ms * 1e-3 + mb_est(n, MB_EST_FLOOD_NS);
 		if (o->experiments & (1u << MB_MEMORY))
@@ -508,8 +624,17 @@ static void mb_print_plan(const struct mb_opts *o, double estimate)
 		mb_print_plan_list("memory at", &o->memory_keys);
 		sep = "; ";
 	}
-	if (o->experiments & ((1u << MB_LATENCY) | (1u << MB_RECLAIM)))
+	if (o->experiments & ((1u << MB_LATENCY) | (1u << MB_RECLAIM))) {
 		printf("%slatency and reclaim at %" PRIu64, sep, o->special_keys);
+		sep = "; ";
+	}
+	if (o->experiments & (1u << MB_BULK)) {
+		printf("%sbulk %d inserts, deadline %" PRIu64 ".%03" PRIu64 " s", sep,
+		       MB_BULK_INSERTS, o->bulk_deadline_ms / 1000, o->bulk_deadline_ms % 1000);
+		sep = "; ";
+	}
+	if (o->experiments & (1u << MB_SHRINKRSS))
+		printf("%sshrinkrss at %" PRIu64, sep, o->shrink_keys);
 	printf("\n# %u CPUs online; estimated duration %" PRIu64 " min %02" PRIu64 " s\n",
 	       mb_ncpus(), (uint64_t)estimate / 60, (uint64_t)estimate % 60);
 	fflush(stdout);
@@ -543,6 +668,8 @@ int main(int argc, char **argv)
 	mb_parse(argc, argv, &o);
 	if (o.memory_one != NULL)
 		return mb_memory_child(&o);
+	if (o.shrink_one != NULL)
+		return mb_shrink_child(&o);
 	if (o.selftest)
 		return mb_selftest(&o);
 
@@ -561,12 +688,18 @@ int main(int argc, char **argv)
 	if (o.experiments & (1u << MB_FILL))
 		for (unsigned k = 0; k < o.fill_keys.n; k++)
 			mb_run_fill(&o, o.fill_keys.v[k], t_start);
-	if (o.experiments & (1u << MB_LATENCY))
+	if (o.experiments & (1u << MB_LATENCY)) {
 		mb_run_latency(&o);
+		mb_run_update_latency(&o);
+	}
 	if (o.experiments & (1u << MB_RECLAIM))
 		mb_run_reclaim(&o);
 	if (o.experiments & (1u << MB_MEMORY))
 		mb_run_memory(&o);
+	if (o.experiments & (1u << MB_BULK))
+		mb_run_bulk(&o);
+	if (o.experiments & (1u << MB_SHRINKRSS))
+		mb_run_shrinkrss(&o);
 	mb_targets_report(&o);
 
 	mb_problems_report();

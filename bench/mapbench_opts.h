@@ -38,11 +38,13 @@ enum mb_experiment {
 	MB_MEMORY,
 	MB_LATENCY,
 	MB_RECLAIM,
+	MB_BULK,
+	MB_SHRINKRSS,
 	MB_EXPERIMENTS
 };
 
 static const char *const mb_experiment_names[MB_EXPERIMENTS] = {
-	"throughput", "fill", "memory", "latency", "reclaim",
+	"throughput", "fill", "memory", "latency", "reclaim", "bulk", "shrinkrss",
 };
 
 static const char *const mb_dist_names[] = { "uniform", "zipf" };	/* by enum bench_dist */
@@ -65,6 +67,8 @@ struct mb_opts {
 	uint64_t run_ms;		/* one mixed measurement */
 	uint64_t latency_ms;		/* each latency phase */
 	uint64_t reclaim_ms;		/* the reclaim-lag run */
+	uint64_t bulk_deadline_ms;	/* each bulk measurement stops there */
+	uint64_t shrink_keys;		/* entries of the shrinkrss run before its deletes */
 	uint64_t rounds, batch, seed;
 	unsigned experiments;		/* bit (1u << enum mb_experiment) */
 	const struct bench_peer *peers[MB_PEERS_MAX];	/* registry order */
@@ -74,6 +78,9 @@ struct mb_opts {
 	int dry_run;			/* print the plan and the estimate only */
 	const char *memory_one;		/* hidden child mode: peer name, or NULL */
 	uint64_t memory_one_keys;
+	const char *shrink_one;		/* hidden child mode of shrinkrss: peer name, or NULL */
+	uint64_t shrink_one_keys;
+	int shrink_one_fresh;		/* ... building only the survivors */
 };
 
 /* Long-only options. */
@@ -91,6 +98,9 @@ enum {
 	MB_OPT_RECLAIM_SECONDS,
 	MB_OPT_MEMORY_ONE,
 	MB_OPT_DRY_RUN,
+	MB_OPT_BULK_DEADLINE,
+	MB_OPT_SHRINK_KEYS,
+	MB_OPT_SHRINK_ONE,
 };
 
 static const struct option mb_long_options[] = {
@@ -116,7 +126,10 @@ static const struct option mb_long_options[] = {
 	{ "latency-seconds", required_argument, NULL, MB_OPT_LATENCY_SECONDS },
 	{ "reclaim-seconds", required_argument, NULL, MB_OPT_RECLAIM_SECONDS },
 	{ "dry-run", no_argument, NULL, MB_OPT_DRY_RUN },
+	{ "bulk-deadline", required_argument, NULL, MB_OPT_BULK_DEADLINE },
+	{ "shrink-keys", required_argument, NULL, MB_OPT_SHRINK_KEYS },
 	{ "memory-one", required_argument, NULL, MB_OPT_MEMORY_ONE },	/* hidden */
+	{ "shrink-one", required_argument, NULL, MB_OPT_SHRINK_ONE },	/* hidden */
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -151,16 +164,17 @@ static __attribute__((noreturn)) void mb_usage(const char *prog, int status)
 	fprintf(f,
 		"usage: %s [--quick | --full] [-k keys,...] [-m mixes,...] [-d uniform,zipf]\n"
 		"          [-t threads,...] [-p peers,...] [-s seconds] [-r rounds] [-b batch]\n"
-		"          [--seed N] [--experiments throughput,fill,memory,latency,reclaim]\n"
-		"          [-o results-dir] [--selftest]\n"
+		"          [--seed N] [--experiments throughput,fill,memory,latency,reclaim,\n"
+		"          bulk,shrinkrss] [-o results-dir] [--selftest]\n"
 		"Measures rcumap against the compiled peers; see the comment at the top of\n"
 		"bench/mapbench.c for the method. Options after a preset override it.\n"
 		"  --full          keys 10K,1M,10M; mixes 100,90,50,0; uniform, Zipf at 1M;\n"
-		"                  threads 1,2,4; 1 s x 3 rounds; fill at 1M; memory at 1M,10M\n"
-		"                  (the default)\n"
+		"                  threads 1,2,4; 1 s x 3 rounds; fill at 1M; memory at 1M,10M;\n"
+		"                  bulk deadline 30 s; shrinkrss at 1M (the default)\n"
 		"  --quick         keys 10K,1M; mixes 100,90,50; uniform; threads 1,2;\n"
 		"                  0.1 s x 3 rounds; fill at 100K; memory at 1M; latency and\n"
-		"                  reclaim 0.5 s at 1M (under 2 minutes on 2 cores)\n"
+		"                  reclaim 0.5 s at 1M; bulk deadline 5 s; shrinkrss at 1M\n"
+		"                  (about 3 minutes on 2 cores)\n"
 		"  -k LIST         key counts of the mixed runs, each %" PRIu64 "..%" PRIu64 "\n"
 		"  -m LIST         lookup percentages, each 0..100 (the rest: insert/delete)\n"
 		"  -d LIST         key distributions: uniform, zipf (s=0.99)\n"
@@ -174,7 +188,8 @@ static __attribute__((noreturn)) void mb_usage(const char *prog, int status)
 		"  -r ROUNDS       rounds, 1..%d; medians are reported\n"
 		"  -b BATCH        operations per read section, 1..%d (default 128)\n"
 		"  --seed N        0..2^64-1 (default 1); every peer sees the same sequence\n"
-		"  --experiments LIST  any of throughput,fill,memory,latency,reclaim (default all)\n"
+		"  --experiments LIST  any of throughput,fill,memory,latency,reclaim,bulk,\n"
+		"                  shrinkrss (default all); latency also times updates\n"
 		"  -o DIR          results directory, created (default ./bench-results)\n"
 		"  --selftest      run bench_selftest on every peer (or those of -p), print\n"
 		"                  'N passed, N failed', exit 1 if any failed\n"
@@ -182,9 +197,14 @@ static __attribute__((noreturn)) void mb_usage(const char *prog, int status)
 		"                        both presets: 1M)\n"
 		"  --fill-keys LIST      key counts of the fill experiment\n"
 		"  --memory-keys LIST    entry counts of the memory experiment\n"
-		"  --special-keys N      table size of the latency and reclaim runs (1M)\n"
-		"  --latency-seconds S   each latency phase (steady, resizing)\n"
+		"  --special-keys N      table size of the latency (lookups and updates) and\n"
+		"                        reclaim runs (1M)\n"
+		"  --latency-seconds S   each timed latency phase (lookups: steady, resizing;\n"
+		"                        updates: steady)\n"
 		"  --reclaim-seconds S   the reclaim-lag run\n"
+		"  --bulk-deadline S     each bulk measurement (50000 inserts) stops there and\n"
+		"                        is reported as capped\n"
+		"  --shrink-keys N       shrinkrss: entries before deleting 90%% of them (1M)\n"
 		"  --dry-run       print the reproduce line, the plan and its estimated\n"
 		"                  duration, and exit\n"
 		"  -h, --help      this text\n",
@@ -347,6 +367,7 @@ static void mb_preset(struct mb_opts *o, int quick)
 {
 	o->preset = quick ? "quick" : "full";
 	o->special_keys = 1000000;
+	o->shrink_keys = 1000000;
 	o->rounds = 3;
 	if (quick) {
 		MB_SET_LIST(&o->keys, 10000, 1000000);
@@ -359,6 +380,7 @@ static void mb_preset(struct mb_opts *o, int quick)
 		o->run_ms = 100;
 		o->latency_ms = 500;
 		o->reclaim_ms = 500;
+		o->bulk_deadline_ms = 5000;
 	} else {
 		MB_SET_LIST(&o->keys, 10000, 1000000, 10000000);
 		MB_SET_LIST(&o->mixes, 100, 90, 50, 0);
@@ -370,6 +392,7 @@ static void mb_preset(struct mb_opts *o, int quick)
 		o->run_ms = 1000;
 		o->latency_ms = 2000;
 		o->reclaim_ms = 2000;
+		o->bulk_deadline_ms = 30000;
 	}
 }
 
@@ -488,6 +511,25 @@ static void mb_parse(int argc, char **argv, struct mb_opts *o)
 			if (mb_parse_ms(optarg, MB_MS_MIN, MB_MS_MAX, &o->reclaim_ms))
 				mb_bad(prog, "--reclaim-seconds: bad duration '%s'", optarg);
 			break;
+		case MB_OPT_BULK_DEADLINE:
+			if (mb_parse_ms(optarg, MB_MS_MIN, MB_MS_MAX, &o->bulk_deadline_ms))
+				mb_bad(prog, "--bulk-deadline: bad duration '%s'", optarg);
+			break;
+		case MB_OPT_SHRINK_KEYS:
+			if (parse_u64(optarg, MB_KEYS_MIN, MB_KEYS_MAX, &o->shrink_keys))
+				mb_bad(prog, "--shrink-keys: bad key count '%s'", optarg);
+			break;
+		case MB_OPT_SHRINK_ONE:
+			/* --shrink-one PEER N shrink|fresh: a child of shrinkrss. */
+			o->shrink_one = optarg;
+			if (optind + 1 >= argc ||
+			    parse_u64(argv[optind], MB_KEYS_MIN, MB_KEYS_MAX, &o->shrink_one_keys) ||
+			    (strcmp(argv[optind + 1], "shrink") != 0 &&
+			     strcmp(argv[optind + 1], "fresh") != 0))
+				mb_bad(prog, "--shrink-one: needs PEER N shrink|fresh");
+			o->shrink_one_fresh = strcmp(argv[optind + 1], "fresh") == 0;
+			optind += 2;
+			break;
 		case MB_OPT_MEMORY_ONE:
 			/* --memory-one PEER N: the child of the memory experiment. */
 			o->memory_one = optarg;
@@ -556,6 +598,8 @@ static void mb_print_command(FILE *f, const char *prog, const struct mb_opts *o)
 	fprintf(f, " --special-keys %" PRIu64, o->special_keys);
 	mb_print_ms(f, "--latency-seconds", o->latency_ms);
 	mb_print_ms(f, "--reclaim-seconds", o->reclaim_ms);
+	mb_print_ms(f, "--bulk-deadline", o->bulk_deadline_ms);
+	fprintf(f, " --shrink-keys %" PRIu64, o->shrink_keys);
 	fprintf(f, " -o %s\n", o->outdir);
 }
 

@@ -104,11 +104,14 @@ static int mb_memory_child(const struct mb_opts *o)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-/* Runs the child for one peer and size; 0 and *row filled, or -1 after a message. */
-static int mb_memory_one(const struct bench_peer *p, uint64_t n, struct mb_mem_row *row)
+/*
+ * Runs this program again with argv[1..] (argv[0] is set here) and reads
+ * the one line it prints to its stdout: 0, or -1 if it printed none or
+ * did not exit 0. Shared by the memory and shrinkrss experiments.
+ */
+static int mb_child_line(char **argv, char *line, size_t size)
 {
-	char nbuf[24], line[256], exe[4096];
-	char *argv[] = { exe, (char *)"--memory-one", (char *)p->name, nbuf, NULL };
+	char exe[4096];
 	posix_spawn_file_actions_t fa;
 	int fds[2], status, rc, got = 0;
 	ssize_t len;
@@ -122,7 +125,7 @@ static int mb_memory_one(const struct bench_peer *p, uint64_t n, struct mb_mem_r
 		snprintf(exe, sizeof(exe), "/proc/self/exe");
 	else
 		exe[len] = '\0';
-	snprintf(nbuf, sizeof(nbuf), "%" PRIu64, n);
+	argv[0] = exe;
 	if (pipe(fds) != 0)
 		mb_fatal("pipe: %s", strerror(errno));
 	posix_spawn_file_actions_init(&fa);
@@ -135,20 +138,30 @@ static int mb_memory_one(const struct bench_peer *p, uint64_t n, struct mb_mem_r
 	close(fds[1]);
 	if (rc != 0) {
 		close(fds[0]);
-		mb_problem("memory: cannot re-execute %s: %s", exe, strerror(rc));
+		mb_problem("cannot re-execute %s: %s", exe, strerror(rc));
 		return -1;
 	}
 	in = fdopen(fds[0], "r");
 	if (in == NULL)
 		mb_fatal("fdopen: %s", strerror(errno));
-	memset(row, 0, sizeof(*row));
-	if (fgets(line, sizeof(line), in) != NULL &&
-	    sscanf(line, "%lf %lf %lf", &row->rss, &row->own, &row->user) == 3)
+	if (fgets(line, (int)size, in) != NULL)
 		got = 1;
 	fclose(in);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (!got || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	return got && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Runs the child for one peer and size; 0 and *row filled, or -1 after a message. */
+static int mb_memory_one(const struct bench_peer *p, uint64_t n, struct mb_mem_row *row)
+{
+	char nbuf[24], line[256];
+	char *argv[] = { NULL, (char *)"--memory-one", (char *)p->name, nbuf, NULL };
+
+	snprintf(nbuf, sizeof(nbuf), "%" PRIu64, n);
+	memset(row, 0, sizeof(*row));
+	if (mb_child_line(argv, line, sizeof(line)) != 0 ||
+	    sscanf(line, "%lf %lf %lf", &row->rss, &row->own, &row->user) != 3) {
 		mb_problem("memory: %s at %" PRIu64 " entries failed", p->name, n);
 		return -1;
 	}

@@ -83,8 +83,9 @@ struct bench_peer {
 	 * on_reclaim. */
 	int (*remove_stamped)(void *table, uint64_t key, uint64_t now_ns);
 
-	/* PEER_CAN_RESIZE: move the table to about @buckets buckets now; 0,
-	 * or -EBUSY when the peer cannot start one yet (then retry). */
+	/* PEER_CAN_RESIZE: move the table to about @buckets buckets now (0:
+	 * the size the peer's own policy picks for its current count); 0, or
+	 * -EBUSY when the peer cannot start one yet (then retry). */
 	int (*resize)(void *table, uint64_t buckets);
 	/* Wait until everything removed so far is reclaimed (rcu_barrier);
 	 * NULL for peers that free at once. */
@@ -93,6 +94,14 @@ struct bench_peer {
 	void (*mem)(void *table, struct peer_mem *out);
 	/* Entries now (exact when quiet). */
 	uint64_t (*count)(void *table);
+
+	/* RCU peers, for the bulk run (NULL elsewhere; last, so that the
+	 * positional initialiser of peer_tbb.cc need not name them): enter
+	 * and leave the caller's read section (qsbr: nothing, online is the
+	 * section), and insert inside one, announcing no quiescent state. */
+	void (*read_lock)(void);
+	void (*read_unlock)(void);
+	int (*insert_held)(void *table, uint64_t key, uint64_t value);
 };
 
 /* Every peer compiled in, NULL-terminated (bench/peers.c). */

@@ -349,24 +349,6 @@ static int lremove_stamped(void *table, uint64_t key, uint64_t now_ns)
 	return ret;
 }
 
-/* Outside any read section (memb), from a registered thread. */
-static int lresize(void *table, uint64_t buckets)
-{
-	struct ltable *t = table;
-
-	if (PEER_IN_READ_SECTION())
-		return -EDEADLK;	/* would wait for its own read section */
-	/* Waits for grace periods; qsbr: goes offline for them itself. */
-	cds_lfht_resize(t->ht, lpow2(buckets));
-	return 0;
-}
-
-static void lbarrier(void *table)
-{
-	(void)table;
-	PEER_RCU(barrier)();	/* qsbr: goes offline for the wait itself */
-}
-
 /* Exact when quiet; walks the whole table (O(n)). */
 static uint64_t lcount(void *table)
 {
@@ -379,6 +361,29 @@ static uint64_t lcount(void *table)
 	PEER_RCU(read_unlock)();
 	PEER_QUIESCE();
 	return n;
+}
+
+/*
+ * Outside any read section (memb), from a registered thread. 0: one bucket
+ * per entry, what CDS_LFHT_ACCOUNTING's own resize keeps.
+ */
+static int lresize(void *table, uint64_t buckets)
+{
+	struct ltable *t = table;
+
+	if (PEER_IN_READ_SECTION())
+		return -EDEADLK;	/* would wait for its own read section */
+	if (buckets == 0)
+		buckets = lcount(table);
+	/* Waits for grace periods; qsbr: goes offline for them itself. */
+	cds_lfht_resize(t->ht, lpow2(buckets));
+	return 0;
+}
+
+static void lbarrier(void *table)
+{
+	(void)table;
+	PEER_RCU(barrier)();	/* qsbr: goes offline for the wait itself */
 }
 
 /*

@@ -240,6 +240,23 @@ static int rremove_stamped(void *table, uint64_t key, uint64_t now_ns)
 	return err == 0 ? 1 : (err == -ENOENT || err == -EAGAIN) ? 0 : err;
 }
 
+/* The bulk run's read section and in-section insert (peer.h). */
+static void rread_lock(void)
+{
+	PEER_RCU(read_lock)();
+}
+
+static void rread_unlock(void)
+{
+	PEER_RCU(read_unlock)();
+}
+
+static int rinsert_held(void *table, uint64_t key, uint64_t value)
+{
+	return rinsert_in(table, key, value);
+}
+
+/* 0: rcumap_resize's own "size the policy picks". */
 static int rresize(void *table, uint64_t buckets)
 {
 	struct rtable *t = table;
@@ -296,6 +313,9 @@ static uint64_t rcount(void *table)
 		.barrier = rbarrier,						\
 		.mem = rmem,							\
 		.count = rcount,						\
+		.read_lock = rread_lock,					\
+		.read_unlock = rread_unlock,					\
+		.insert_held = rinsert_held,					\
 	};
 
 RCUMAP_PEER(peer_rcumap, "", rcreate_own)

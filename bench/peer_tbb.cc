@@ -127,4 +127,7 @@ extern "C" const struct bench_peer peer_tbb = {
 	nullptr,		/* barrier */
 	nullptr,		/* mem */
 	tcount,
+	nullptr,		/* read_lock */
+	nullptr,		/* read_unlock */
+	nullptr,		/* insert_held */
 };

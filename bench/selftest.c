@@ -20,6 +20,7 @@
 #define ST_RANGE (2 * ST_KEYS)	/* indices drawn from [0, ST_RANGE) */
 #define ST_RUN_MS 20		/* each timed run() */
 #define ST_RECLAIM 1000		/* entries of the reclamation check */
+#define ST_HELD 2000		/* inserts in one read section */
 
 struct st {
 	const struct bench_peer *p;
@@ -426,6 +427,38 @@ out:
 	return ret;
 }
 
+/* ---- inserts inside one read section (the bulk run) ------------------ */
+
+/*
+ * ST_HELD new keys and one present key in one section, then resize(0).
+ * Fewer than ST_KEYS: a table cannot grow inside one section.
+ */
+static int st_held(struct st *s)
+{
+	const struct bench_peer *p = s->p;
+	void *t;
+	int r = 1, present, ret = -1;
+
+	s->part = "inserts in one read section";
+	if (st_create(s, 0, NULL, &t))
+		return -1;
+	p->read_lock();
+	for (uint64_t i = 0; i < ST_HELD && r == 1; i++) {
+		r = p->insert_held(t, key_of(i), i + 1);
+		s->exp[i] = i + 1;
+	}
+	present = p->insert_held(t, key_of(0), 7);
+	p->read_unlock();
+	ST_CHECK(s, r == 1, "insert_held(new key) = %d", r);
+	ST_CHECK(s, present == 0, "insert_held(present key) = %d", present);
+	ST_TRY(st_verify(s, t, "after the section"));
+	ST_TRY(st_resize_to(s, t, 0));
+	ret = 0;
+out:
+	p->destroy(t);
+	return ret;
+}
+
 /* ---- reclamation -------------------------------------------------------- */
 
 struct st_reclaim {
@@ -748,6 +781,8 @@ static void *st_main(void *arg)
 	failed |= st_runs(s);
 	if (p->caps & PEER_CAN_RESIZE)
 		failed |= st_resize(s);
+	if (p->insert_held != NULL)
+		failed |= st_held(s);
 	if (p->caps & PEER_TRACKS_RECLAIM)
 		failed |= st_reclaim(s);
 	if (p->caps & (PEER_CONCURRENT_WRITES | PEER_SINGLE_WRITER))
