@@ -45,11 +45,12 @@
  *   2k+1 share a bucket at every size, so that deletes copy buckets;
  * - the library's thread-local update counter (a policy check every 32
  *   updates) lives as long as the thread: every run gets a fresh thread;
- * - a new generation may start only when the one before the current has
- *   been reclaimed (the gate behind rcumap_resize's -EBUSY), which depends
- *   on when the call_rcu thread ran: before an update that may start a
- *   migration while a retired generation may be pending, the script waits
- *   in rcumap_barrier (gate_settled). Inside a traversal's read section it
+ * - when the call_rcu thread ran: the library once let a new generation
+ *   start only after the one before the current was reclaimed (a "gate");
+ *   it no longer does, but the script still settles reclamation before an
+ *   update that may start a migration while a retired generation may be
+ *   pending, by waiting in rcumap_barrier (gate_settled), which costs little
+ *   and keeps the runs' allocation sequences comparable. Inside a traversal's read section it
  *   cannot wait, so the traversal leaves such updates out.
  * Each run checks that its failure hit the same operation as allocation
  * call i of the reference run, so a loss of determinism is reported, not
@@ -313,7 +314,7 @@ static void build_script(struct script *sc)
 	 * A pending shrink (its sources are frozen a few at a time, so
 	 * updates meet both frozen and unfrozen slots), updates that keep it
 	 * pending, then a forced grow: rcumap_resize finishes the shrink
-	 * first and answers -EBUSY until the old generation is reclaimed.
+	 * first, then grows at once.
 	 */
 	resize_op(sc, 4, 3);
 	key_op_budget(sc, S_PUT, 3, 1);
@@ -831,15 +832,13 @@ static bool policy_may_resize(size_t count, size_t slots)
 }
 
 /*
- * The gate (rcumap_resize's -EBUSY): a new migration may start only once the
- * generation retired by the last switch has been reclaimed, which happens
- * when the call_rcu thread gets to it. An update that may start a migration
- * while a retired generation may still be pending would make the run depend
- * on that thread's timing, so first wait for it (rcumap_barrier) when
- * allowed to wait, or else answer false: the caller, inside a read section,
- * leaves the update out. Waiting after every switch would do too, but each
+ * Settling reclamation (see the top of this file; the library's old gate
+ * made this necessary, and it is kept as a guard): an update that may start
+ * a migration while a retired generation may still be pending first waits
+ * for it (rcumap_barrier) when allowed to wait, or else answers false: the
+ * caller, inside a read section, leaves the update out. Waiting after every switch would do too, but each
  * wait costs the call_rcu thread's batching delay (10 ms).
- * rcumap_resize needs no wait: its -EBUSY comes before any allocation, and
+ * rcumap_resize needs no wait: an -EBUSY comes before any allocation, and
  * resize_retry retries it after a barrier. *stp receives the map's stats.
  */
 static bool gate_settled(struct run *r, bool may_wait, struct rcumap_stats *stp)

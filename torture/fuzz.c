@@ -935,10 +935,9 @@ static void op_resize(unsigned param)
 
 	rcumap_stats(fz.map, &before);
 	/*
-	 * -EBUSY: the gate (the generation before the current one is not
-	 * reclaimed yet) or a pending migration finished first. The header
-	 * prescribes a barrier and another try; inside a read section a
-	 * barrier would deadlock, so there -EBUSY is an answer.
+	 * -EBUSY: another thread held the migration driver's lock. The
+	 * harness retries after a barrier; inside a read section a barrier
+	 * would deadlock, so there -EBUSY is an answer.
 	 */
 	for (;;) {
 		rc = rcumap_resize(fz.map, want);
