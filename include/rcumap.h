@@ -108,7 +108,10 @@ struct rcumap_config {
 	 * failure. A bucket that is not 16-byte aligned is given back to free
 	 * and the update fails with -ENOMEM, changing nothing. free receives
 	 * the size and kind given to alloc, and may be called from the
-	 * call_rcu worker thread.
+	 * call_rcu worker thread. With both NULL the map keeps reclaimed
+	 * buckets in per-thread caches for reuse and gives them back to
+	 * malloc in rcumap_barrier and rcumap_destroy; a user allocator gets
+	 * every call instead (docs/design.md, "Allocation").
 	 */
 	void *(*alloc)(size_t size, enum rcumap_kind kind, void *arg);
 	void (*free)(void *ptr, size_t size, enum rcumap_kind kind, void *arg);

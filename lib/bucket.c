@@ -23,8 +23,16 @@ const void *rcumap__rec_key(const struct rcumap_rec *r)
 
 struct rcumap_bucket *rcumap__bucket_alloc(struct rcumap *map, uint32_t n)
 {
-	struct rcumap_bucket *b;
+	struct rcumap_bucket *b = NULL;
 
+	if (map->cache && n <= CACHE_CLASSES)
+		b = rcumap__cache_take(map, n);
+	if (b) {
+		b->map = map;
+		b->dead = DEAD_NONE;
+		b->n = n;
+		return b;
+	}
 	b = rcumap__alloc(map, rcumap__bucket_size(n), RCUMAP_KIND_BUCKET);
 	if (!b)
 		return NULL;

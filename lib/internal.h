@@ -175,6 +175,19 @@ struct rcumap_table {
 #define NCARRIERS 4
 #define BAG_MIN 32
 
+/*
+ * The bucket cache (docs/design.md, "Allocation"). A bag's callback keeps
+ * the buckets of up to CACHE_CLASSES records it reclaims in its stripe's
+ * cache, one list per record count, up to CACHE_BYTES per stripe, instead of
+ * freeing them from the call_rcu thread; the stripe's updates take their new
+ * buckets from there. So in steady state neither the writers nor the
+ * callbacks call the allocator per update, and no free crosses threads.
+ * rcumap_barrier and rcumap_destroy give the cache back to the allocator.
+ * Buckets of n records are 32 + 32n bytes: classes 1..8 cover 64..288.
+ */
+#define CACHE_CLASSES 8
+#define CACHE_BYTES ((size_t)512 << 10)
+
 struct rcumap_carrier {
 	struct rcu_head rh;
 	struct rcumap *map;
@@ -207,6 +220,8 @@ struct rcumap_stripe {
 	unsigned calling;            /* carriers taken and not yet queued */
 	struct rcumap_counts own;    /* under lock */
 	struct rcumap_counts spill;  /* relaxed atomic adds, by anyone */
+	struct rcumap_bucket *cache[CACHE_CLASSES + 1]; /* by n, through bag_next; under lock */
+	size_t cache_bytes;          /* bytes in the cache; under lock */
 	/* Written by the callbacks (relaxed atomic adds), read by rcumap_stats. */
 	uint64_t reclaimed[RCUMAP_STATS_KINDS] __attribute__((aligned(64)));
 	uint64_t reclaimed_bytes[RCUMAP_STATS_KINDS];
@@ -227,6 +242,7 @@ struct rcumap {
 	void (*free)(void *ptr, size_t size, enum rcumap_kind kind, void *arg);
 	void *alloc_arg;
 	size_t min_slots;            /* power of two */
+	int cache;                   /* buckets are cached (no user allocator, or torture) */
 	int qsbr;                    /* flavor is qsbr: barrier allowed online */
 
 	/*
@@ -482,6 +498,7 @@ void rcumap__retire_bucket(struct rcumap *map, struct rcumap_stripe *st,
 void rcumap__drain(struct rcumap *map) RCUMAP_INTERNAL;
 void rcumap__carrier_queue(struct rcumap *map, struct rcumap_stripe *st,
 			   struct rcumap_carrier *c) RCUMAP_INTERNAL;
+struct rcumap_bucket *rcumap__cache_take(struct rcumap *map, uint32_t n) RCUMAP_INTERNAL;
 void rcumap__retire_table(struct rcumap *map, struct rcumap_table *t) RCUMAP_INTERNAL;
 /* The slot word that publishes bucket b: its pointer, with its filter when it fits. */
 static inline uintptr_t slot_word(const struct rcumap_bucket *b)

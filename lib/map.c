@@ -95,6 +95,11 @@ int rcumap_create(const struct rcumap_config *config, struct rcumap **out)
 	map->free = config->free;
 	map->alloc_arg = config->alloc_arg;
 	map->min_slots = min_slots;
+#ifdef RCUMAP_TORTURE
+	map->cache = 1;  /* the torture allocator is a user allocator; it sees the cache's hooks */
+#else
+	map->cache = !map->alloc;  /* a user allocator gets every call it would without one */
+#endif
 	if (!map->hash)
 		seed_init(map->seed);
 	pthread_mutex_init(&map->resize_lock, NULL);

@@ -38,9 +38,11 @@ static void dead_entries(const struct rcumap_bucket *b, uint64_t *n, uint64_t *b
 	}
 }
 
-/* What one callback reclaimed, counted once at its end. */
+/* What one callback reclaimed, counted once at its end, and the buckets it keeps. */
 struct tally {
 	uint64_t entries, entry_bytes, buckets, bucket_bytes;
+	struct rcumap_bucket *keep[CACHE_CLASSES + 1], *tail[CACHE_CLASSES + 1];
+	size_t keep_bytes[CACHE_CLASSES + 1];
 };
 
 static void tally_count(struct rcumap *map, struct rcumap_stripe *st, const struct tally *t)
@@ -49,8 +51,12 @@ static void tally_count(struct rcumap *map, struct rcumap_stripe *st, const stru
 	rcumap__count_reclaimed(map, st, RCUMAP_KIND_BUCKET, t->buckets, t->bucket_bytes);
 }
 
-/* Free a retired bucket past its grace period, and what died with it. */
-static void reclaim_bucket(struct rcumap *map, struct rcumap_bucket *b, struct tally *t)
+/*
+ * Free a retired bucket past its grace period, and what died with it; with
+ * keep, a bucket the cache takes goes to t's lists instead of the allocator.
+ */
+static void reclaim_bucket(struct rcumap *map, struct rcumap_bucket *b, struct tally *t,
+			   int keep)
 {
 	uint32_t kind = b->dead & DEAD_KIND_MASK, idx = b->dead & DEAD_IDX_MASK;
 	uint64_t n, bytes;
@@ -73,7 +79,71 @@ static void reclaim_bucket(struct rcumap *map, struct rcumap_bucket *b, struct t
 	if (++skipped % 256 == 0)
 		return;  /* negative control: counted as reclaimed, never freed */
 #endif
+	if (keep && map->cache && b->n <= CACHE_CLASSES) {
+		/* A cached bucket's fields are not kept (torture poisons them): only its list. */
+		uint32_t n = b->n;
+
+		TORTURE_CACHE_PUT(b, RCUMAP_KIND_BUCKET);
+		if (!t->keep[n])
+			t->tail[n] = b;
+		b->bag_next = t->keep[n];
+		t->keep[n] = b;
+		t->keep_bytes[n] += rcumap__bucket_size(n);
+		return;
+	}
 	rcumap__bucket_free(map, b);
+}
+
+/* Free a list of cached buckets of n records, linked through bag_next. */
+static void free_list(struct rcumap *map, struct rcumap_bucket *b, uint32_t n)
+{
+	while (b) {
+		struct rcumap_bucket *next = b->bag_next;
+
+		rcumap__free(map, b, rcumap__bucket_size(n), RCUMAP_KIND_BUCKET);
+		b = next;
+	}
+}
+
+/*
+ * Move t's kept buckets into st's cache while it is under CACHE_BYTES (st
+ * locked); what does not fit stays in t, for keep_free after the unlock.
+ */
+static void keep_splice(struct rcumap_stripe *st, struct tally *t)
+{
+	for (uint32_t n = 1; n <= CACHE_CLASSES; n++) {
+		if (!t->keep[n] || st->cache_bytes >= CACHE_BYTES)
+			continue;
+		t->tail[n]->bag_next = st->cache[n];
+		st->cache[n] = t->keep[n];
+		st->cache_bytes += t->keep_bytes[n];
+		t->keep[n] = NULL;
+	}
+}
+
+static void keep_free(struct rcumap *map, struct tally *t)
+{
+	for (uint32_t n = 1; n <= CACHE_CLASSES; n++)
+		free_list(map, t->keep[n], n);
+}
+
+/* A bucket of n records from the caller's stripe cache, or NULL. */
+struct rcumap_bucket *rcumap__cache_take(struct rcumap *map, uint32_t n)
+{
+	struct rcumap_stripe *st = rcumap__stripe_trylock(map);
+	struct rcumap_bucket *b;
+
+	if (!st)
+		return NULL;
+	b = st->cache[n];
+	if (b) {
+		st->cache[n] = b->bag_next;
+		st->cache_bytes -= rcumap__bucket_size(n);
+	}
+	rcumap__stripe_unlock(map, st);
+	if (b)
+		TORTURE_CACHE_GET(b, RCUMAP_KIND_BUCKET);
+	return b;
 }
 
 /* Callback of a bucket retired alone (its retirer could not lock its stripe). */
@@ -85,7 +155,7 @@ static void bucket_reclaim(struct rcu_head *rh)
 
 	/* Pairs with tsan_release in rcumap__retire_bucket. */
 	tsan_acquire(rh);
-	reclaim_bucket(map, b, &t);
+	reclaim_bucket(map, b, &t, 0);
 	tally_count(map, NULL, &t);
 	/* Pairs with tsan_acquire(map) after the barrier in rcumap__drain. */
 	tsan_release(map);
@@ -153,14 +223,16 @@ static void carrier_reclaim(struct rcu_head *rh)
 	tsan_acquire(rh);
 	for (b = c->first; b; b = next) {
 		next = b->bag_next;
-		reclaim_bucket(map, b, &t);
+		reclaim_bucket(map, b, &t, 1);
 	}
 	tally_count(map, st, &t);
 	rcumap__stripe_lock(st);
 	c->busy = 0;
 	if (st->bag)
 		bag_take(st, c);
+	keep_splice(st, &t);
 	rcumap__stripe_unlock(map, st);
+	keep_free(map, &t);
 	/* Pairs with tsan_acquire(map) after the barrier in rcumap__drain. */
 	tsan_release(map);
 }
@@ -238,6 +310,18 @@ void rcumap__retire_bucket(struct rcumap *map, struct rcumap_stripe *st,
 	bucket_reclaim(&b->rh);  /* negative control: no grace period */
 	return;
 #endif
+#ifdef RCUMAP_BROKEN_CACHE_EARLY
+	if (st && map->cache && b->n <= CACHE_CLASSES) {
+		struct tally t = { 0 };
+
+		/* Negative control: reclaimed and cached at once, no grace period. */
+		reclaim_bucket(map, b, &t, 1);
+		tally_count(map, st, &t);
+		keep_splice(st, &t);
+		keep_free(map, &t);
+		return;
+	}
+#endif
 	if (st) {
 		bag_add(map, st, b);
 		return;
@@ -288,6 +372,20 @@ void rcumap__drain(struct rcumap *map)
 	} while (pending);
 	/* Every callback before the barrier ended with tsan_release(map). */
 	tsan_acquire(map);
+	/* Memory comes back: the bucket caches go to the allocator. */
+	for (int i = 0; i < NSTRIPES; i++) {
+		struct rcumap_stripe *st = &map->stripe[i];
+		struct tally t = { 0 };
+
+		rcumap__stripe_lock(st);
+		for (uint32_t n = 1; n <= CACHE_CLASSES; n++) {
+			t.keep[n] = st->cache[n];
+			st->cache[n] = NULL;
+		}
+		st->cache_bytes = 0;
+		rcumap__stripe_unlock(map, st);
+		keep_free(map, &t);
+	}
 }
 
 static size_t table_bytes(const struct rcumap_table *t)

@@ -47,15 +47,22 @@ void rcumap_torture_point(enum rcumap_torture_point where);
 void rcumap_torture_publish(const void *obj, int kind);
 void rcumap_torture_retire(const void *obj, int kind);
 void rcumap_torture_seen(const void *obj, int kind);
+/* A reclaimed bucket enters the map's cache (freed, for the checker) or leaves it (allocated). */
+void rcumap_torture_cache_put(const void *obj, int kind);
+void rcumap_torture_cache_get(const void *obj, int kind);
 #define TORTURE_POINT(w) rcumap_torture_point(w)
 #define TORTURE_PUBLISH(p, k) rcumap_torture_publish((p), (k))
 #define TORTURE_RETIRE(p, k) rcumap_torture_retire((p), (k))
 #define TORTURE_SEEN(p, k) rcumap_torture_seen((p), (k))
+#define TORTURE_CACHE_PUT(p, k) rcumap_torture_cache_put((p), (k))
+#define TORTURE_CACHE_GET(p, k) rcumap_torture_cache_get((p), (k))
 #else
 #define TORTURE_POINT(w) do { } while (0)
 #define TORTURE_PUBLISH(p, k) do { } while (0)
 #define TORTURE_RETIRE(p, k) do { } while (0)
 #define TORTURE_SEEN(p, k) do { } while (0)
+#define TORTURE_CACHE_PUT(p, k) do { } while (0)
+#define TORTURE_CACHE_GET(p, k) do { } while (0)
 #endif
 
 /* ---- 2. broken variants -------------------------------------------------------- */
@@ -75,6 +82,8 @@ void rcumap_torture_seen(const void *obj, int kind);
  * STALE_GEN         an update writes into a frozen slot of an old generation
  *                   instead of following its forwarding mark
  * SLOT_FILTER       a slot word's filter leaves out its bucket's first record
+ * CACHE_EARLY       a retired bucket goes to the bucket cache at once, to be
+ *                   handed out again inside its grace period
  * BAG_LATE          the buckets the next updates retire join a bag already
  *                   queued on call_rcu (their grace period is not waited for)
  */

@@ -179,6 +179,9 @@ negative)
 	expect_failure bag_late 'POISON|AGE|ACCOUNTING' \
 		'a bag is queued before its last bucket joins it' \
 		"$bin/torture_broken_bag_late$ext" $args
+	expect_failure cache_early 'POISON|AGE|STATE|PROVENANCE|LINCHECK' \
+		'the bucket cache hands out buckets inside their grace period' \
+		"$bin/torture_broken_cache_early$ext" $args
 	expect_failure faults_fill_enomem 'differs|FAILURE' \
 		'a failed allocation during a migration loses entries' \
 		"$bin/faults_broken$ext"

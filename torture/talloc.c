@@ -67,6 +67,8 @@ enum talloc_what {
 	H_RETIRE,        /* LIVE -> RETIRED */
 	H_EARLY_RETIRE,  /* NEW -> RETIRED (publish pending) */
 	H_FREE,          /* -> FREED */
+	H_CACHE_PUT,     /* RETIRED -> CACHED */
+	H_CACHE_GET,     /* CACHED -> NEW */
 };
 
 struct talloc_hist {
@@ -215,6 +217,8 @@ static const char *state_name(uint32_t s)
 		return "RETIRED (publish hook pending)";
 	case TA_FREED:
 		return "FREED";
+	case TA_CACHED:
+		return "CACHED";
 	default:
 		return "corrupt";
 	}
@@ -235,6 +239,10 @@ static const char *what_name(unsigned w)
 		return "retire (before its publish hook)";
 	case H_FREE:
 		return "free";
+	case H_CACHE_PUT:
+		return "into the map's cache";
+	case H_CACHE_GET:
+		return "out of the map's cache";
 	default:
 		return "?";
 	}
@@ -616,6 +624,10 @@ static int check(const void *obj, int kind, const char *who)
 		/* Fatal: the caller is about to use poisoned memory (pointers 0x6b6b...). */
 		errs |= report(1, TE_POISON, h, obj, "%s met it after its free", who);
 		break;
+	case TA_CACHED:
+		/* Fatal, as FREED: reclaimed, and poisoned in the map's cache. */
+		errs |= report(1, TE_POISON, h, obj, "%s met it in the map's bucket cache", who);
+		break;
 	default:
 		errs |= report(1, TE_POISON, h, obj, "%s met it with a corrupt state word %#x",
 			       who, s);
@@ -657,6 +669,8 @@ static int free_allowed(uint32_t s, enum talloc_api api)
 	case TA_LIVE:
 		/* Orders nothing: set by the thread that runs rcumap_destroy. */
 		return api != FA_DISCARD && __atomic_load_n(&destroying, __ATOMIC_RELAXED);
+	case TA_CACHED:
+		return api == FA_FREE;  /* the map gives its cache back */
 	default:
 		return 0;
 	}
@@ -666,6 +680,8 @@ static const char *free_hint(uint32_t s, enum talloc_api api)
 {
 	if (s == TA_FREED)
 		return ": a double free";
+	if (s == TA_CACHED)
+		return ": it is in the map's bucket cache";
 	if (s == (TA_RETIRED | TA_PUBLISH_PENDING))
 		return ": retired, but its publish hook never ran";
 	if (s == TA_LIVE && api == FA_DISCARD)
@@ -708,11 +724,32 @@ static void quarantine_push(struct talloc_hdr *h)
 	pthread_mutex_unlock(&qlock);
 }
 
+/* The statistics of a free from state s (a reclaim when s is RETIRED). */
+static void count_free(struct talloc_hdr *h, uint32_t s, uint64_t ns)
+{
+	uint64_t rns;
+
+	if (s == TA_RETIRED) {
+		/* Written before the retire CAS, which the caller's CAS acquired. */
+		rns = __atomic_load_n(&h->retire_ns, __ATOMIC_RELAXED);
+		rns = ns > rns ? ns - rns : 0;
+		stat_add(&st.lag[lag_bucket(rns)], 1);
+		stat_max(&st.lag_max_ns, rns);
+		stat_sub(&st.pending, 1);
+		stat_sub(&st.pending_bytes, h->size);
+		stat_add(&st.kind[h->kind].reclaimed, 1);
+	}
+	stat_add(&st.kind[h->kind].frees, 1);
+	stat_sub(&st.kind[h->kind].live_bytes, h->size);
+}
+
+static void verify_poison(struct talloc_hdr *h);
+
 static void free_obj(void *ptr, size_t size, int kind, enum talloc_api api)
 {
 	const char *what = api_name[api];
 	struct talloc_hdr *h = header(ptr, what, kind);
-	uint64_t ns, rns;
+	uint64_t ns;
 	uint32_t s;
 
 	if (!h)
@@ -739,22 +776,64 @@ static void free_obj(void *ptr, size_t size, int kind, enum talloc_api api)
 	} while (!__atomic_compare_exchange_n(&h->state, &s, TA_FREED, 0, __ATOMIC_ACQ_REL,
 					      __ATOMIC_ACQUIRE));
 	ns = now_ns();
-	if (s == TA_RETIRED) {
-		/* Written before the retire CAS, which ours acquired. */
-		rns = __atomic_load_n(&h->retire_ns, __ATOMIC_RELAXED);
-		rns = ns > rns ? ns - rns : 0;
-		stat_add(&st.lag[lag_bucket(rns)], 1);
-		stat_max(&st.lag_max_ns, rns);
-		stat_sub(&st.pending, 1);
-		stat_sub(&st.pending_bytes, h->size);
-		stat_add(&st.kind[h->kind].reclaimed, 1);
-	}
-	stat_add(&st.kind[h->kind].frees, 1);
-	stat_sub(&st.kind[h->kind].live_bytes, h->size);
+	if (s != TA_CACHED)  /* a cached object was counted freed at its put */
+		count_free(h, s, ns);
 	/* Report data only. */
 	hist_add(h, H_FREE, __atomic_load_n(&st.gp, __ATOMIC_RELAXED), ns);
 	poison(h);
 	quarantine_push(h);
+}
+
+/* The map keeps a reclaimed bucket in its cache: a free that keeps the memory. */
+void rcumap_torture_cache_put(const void *obj, int kind)
+{
+	struct talloc_hdr *h = header(obj, "cache put", kind);
+	uint64_t ns;
+	uint32_t s;
+
+	if (!h || !hook_kind_ok(h, obj, "cache put", kind))
+		return;
+	/* Acquires the retire (retire_ns). */
+	s = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
+	do {
+		if (s != TA_RETIRED) {
+			report(1, TE_STATE, h, obj, "cache put (RETIRED -> CACHED) found %s%s",
+			       state_name(s), free_hint(s, FA_FREE));
+			return;
+		}
+		/* acq_rel: as in free_obj. */
+	} while (!__atomic_compare_exchange_n(&h->state, &s, TA_CACHED, 0, __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
+	ns = now_ns();
+	count_free(h, s, ns);
+	/* Report data only. */
+	hist_add(h, H_CACHE_PUT, __atomic_load_n(&st.gp, __ATOMIC_RELAXED), ns);
+	poison(h);
+}
+
+/* The map hands a cached bucket out again: an allocation. */
+void rcumap_torture_cache_get(const void *obj, int kind)
+{
+	struct talloc_hdr *h = header(obj, "cache get", kind);
+	uint32_t s = TA_CACHED;
+
+	if (!h || !hook_kind_ok(h, obj, "cache get", kind))
+		return;
+	verify_poison(h);
+	/* acq_rel: acquires the put's poison, releases NEW to later looks. */
+	if (!__atomic_compare_exchange_n(&h->state, &s, TA_NEW, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		report(1, TE_STATE, h, obj, "cache get (CACHED -> NEW) found %s", state_name(s));
+		return;
+	}
+	/* Statistics only: numbers allocations for reports. */
+	h->seq = __atomic_add_fetch(&alloc_seq, 1, __ATOMIC_RELAXED);
+	/* Written by the retire before; the next retire writes them again. */
+	__atomic_store_n(&h->retire_ns, 0, __ATOMIC_RELAXED);
+	/* Report data only. */
+	hist_add(h, H_CACHE_GET, __atomic_load_n(&st.gp, __ATOMIC_RELAXED), now_ns());
+	stat_add(&st.kind[h->kind].allocs, 1);
+	stat_add(&st.kind[h->kind].live_bytes, h->size);
 }
 
 void talloc_free(void *ptr, size_t size, enum rcumap_kind kind, void *arg)

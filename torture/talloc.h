@@ -27,6 +27,15 @@
  * While rcumap_destroy runs (talloc_set_destroying(1)) LIVE -> FREED is
  * allowed: destroy frees what is still in the map without retiring it.
  *
+ * The map's bucket cache (lib/internal.h) keeps reclaimed buckets to reuse
+ * them, through two more hooks: rcumap_torture_cache_put is a free (RETIRED
+ * -> CACHED, counted and poisoned as a free, but not quarantined: the map
+ * still owns the memory) and rcumap_torture_cache_get an allocation (CACHED
+ * -> NEW, after checking the poison: a write after the put is a POISON
+ * error). Meeting a CACHED object in a read section is a POISON error, as
+ * for FREED. A cached bucket the map gives back goes CACHED -> FREED through
+ * talloc_free without being counted again.
+ *
  * The publish hook runs after the compare-and-swap that published the
  * object, so the object is reachable before its hook has run. Two correct
  * interleavings follow, and neither is an error:
@@ -80,6 +89,7 @@ enum talloc_state {
 	TA_LIVE = 2,    /* published */
 	TA_RETIRED = 3, /* unpublished, handed to call_rcu */
 	TA_FREED = 4,   /* freed by the map (or by its owner); in quarantine */
+	TA_CACHED = 5,  /* reclaimed into the map's bucket cache: freed, for the checks */
 };
 
 #define TALLOC_POISON 0x6b               /* payload of a freed object */
