@@ -108,19 +108,22 @@ aes_hash(const uint64_t *seed, const unsigned char *p, size_t len)
 
 	if (len <= 16) {
 		/* The key zero-padded to 16 bytes, never reading past it. */
-		uint64_t lo = 0, hi = 0;
+		if (len > 8) {
+			uint64_t hi = ld64(p + len - 8) >> (8 * (16 - len));
 
-		if (len >= 8) {
-			lo = ld64(p);
-			if (len > 8)
-				hi = ld64(p + len - 8) >> (8 * (16 - len));
-		} else if (len >= 4) {
-			lo = ld32(p) | ld32(p + len - 4) << (8 * (len - 4));
-		} else if (len) {
-			lo = (uint64_t)p[0] | (uint64_t)p[len >> 1] << (8 * (len >> 1)) |
-			     (uint64_t)p[len - 1] << (8 * (len - 1));
+			s = _mm_set_epi64x((long long)hi, (long long)ld64(p));
+		} else if (len == 8) {
+			s = _mm_loadl_epi64((const __m128i *)(const void *)p);
+		} else {
+			uint64_t lo = 0;
+
+			if (len >= 4)
+				lo = ld32(p) | ld32(p + len - 4) << (8 * (len - 4));
+			else if (len)
+				lo = (uint64_t)p[0] | (uint64_t)p[len >> 1] << (8 * (len >> 1)) |
+				     (uint64_t)p[len - 1] << (8 * (len - 1));
+			s = _mm_cvtsi64_si128((long long)lo);
 		}
-		s = _mm_set_epi64x((long long)hi, (long long)lo);
 		s = enc(_mm_xor_si128(s, rk(seed, 0)), _mm_xor_si128(rk(seed, 1), l));
 		s = enc(s, rk(seed, 2));
 		s = enc(s, rk(seed, 6));
