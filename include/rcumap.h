@@ -90,8 +90,8 @@ struct rcumap_config {
 	 * Hash function. NULL selects the default, keyed with 160 random
 	 * bytes drawn per map, so keys an attacker chooses without reading
 	 * the map's memory cannot be aimed at one slot (hash flooding): AES
-	 * rounds on x86-64 CPUs with AES-NI, SipHash-1-3 elsewhere
-	 * (docs/design.md, "Hashing"). A custom hash must be deterministic
+	 * rounds where the CPU has them (x86-64 AES-NI, ARMv8 crypto
+	 * extension), SipHash-1-3 elsewhere (docs/design.md, "Hashing"). A custom hash must be deterministic
 	 * for the map's lifetime; bits from both halves of the 64-bit result
 	 * are used.
 	 */
