@@ -3,7 +3,8 @@
 /*
  * Two peers per flavor: "rcumap-<flavor>" given bench_hash through
  * config.hash, like every other peer, and "rcumap-<flavor>-siphash" with the
- * map's default keyed SipHash-1-3.
+ * map's default keyed hash (AES rounds where the CPU has them, else
+ * SipHash-1-3; the peer keeps the name it had when the default was SipHash).
  *
  * Values are the bench value itself stored as the pointer. Only a table
  * created with on_reclaim (reclamation runs) stores a small object per value

@@ -88,10 +88,13 @@ struct rcumap_config {
 	void *free_value_arg;
 
 	/*
-	 * Hash function. NULL selects the default: SipHash-1-3 keyed with a
-	 * random 128-bit seed drawn per map. A custom hash must be
-	 * deterministic for the map's lifetime; bits from both halves of the
-	 * 64-bit result are used.
+	 * Hash function. NULL selects the default, keyed with 160 random
+	 * bytes drawn per map, so keys an attacker chooses without reading
+	 * the map's memory cannot be aimed at one slot (hash flooding): AES
+	 * rounds where the CPU has them (x86-64 AES-NI, ARMv8 crypto
+	 * extension), SipHash-1-3 elsewhere (docs/design.md, "Hashing"). A custom hash must be deterministic
+	 * for the map's lifetime; bits from both halves of the 64-bit result
+	 * are used.
 	 */
 	uint64_t (*hash)(const void *key, size_t len, void *arg);
 	void *hash_arg;

@@ -30,7 +30,7 @@
 
 #include "rcumap.h"
 #include "atomics.h"
-#include "siphash.h"
+#include "hash.h"
 #include "torture.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -231,9 +231,9 @@ struct rcumap_stripe {
 struct rcumap {
 	/* Read by every lookup: kept together at the start. */
 	struct rcumap_table *cur;    /* current generation; see table->next */
-	uint64_t (*hash)(const void *key, size_t len, void *arg); /* NULL: SipHash */
+	uint64_t (*hash)(const void *key, size_t len, void *arg); /* NULL: default */
 	void *hash_arg;
-	uint64_t seed[2];            /* SipHash key for the default hash */
+	uint64_t seed[RCUMAP_HASH_SEED_WORDS]; /* key of the default hash (hash.h) */
 	const struct rcu_flavor_struct *flavor;
 
 	void (*free_value)(void *value, void *arg);
@@ -294,18 +294,10 @@ void rcumap__count_reclaimed(struct rcumap *map, struct rcumap_stripe *st, int k
 			     uint64_t n, uint64_t bytes) RCUMAP_INTERNAL;
 long rcumap__count_sum(const struct rcumap *map) RCUMAP_INTERNAL;
 
-/*
- * The default hash, out of line: inlined, its many live values would make
- * every caller (rcumap_get above all) save and restore every callee-saved
- * register on every call, whichever hash the map uses.
- */
-uint64_t rcumap__siphash(const struct rcumap *map, const void *key, size_t len)
-	RCUMAP_INTERNAL;
-
 static inline uint32_t rcumap__hash(const struct rcumap *map, const void *key, size_t len)
 {
 	uint64_t h = map->hash ? map->hash(key, len, map->hash_arg)
-			       : rcumap__siphash(map, key, len);
+			       : rcumap__hash_default(map->seed, key, len);
 	return (uint32_t)(h ^ (h >> 32));
 }
 

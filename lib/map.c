@@ -35,21 +35,23 @@ static __thread unsigned tls_ops;     /* updates since the last policy check */
 
 /* ---- create and destroy -------------------------------------------------- */
 
-static void seed_init(uint64_t seed[2])
+static void seed_init(uint64_t seed[RCUMAP_HASH_SEED_WORDS])
 {
 	struct timespec ts;
 
-	if (getrandom(seed, 2 * sizeof(uint64_t), GRND_NONBLOCK) ==
-	    (ssize_t)(2 * sizeof(uint64_t)))
+	rcumap__hash_init();
+	if (getrandom(seed, RCUMAP_HASH_SEED_WORDS * sizeof(uint64_t), GRND_NONBLOCK) ==
+	    (ssize_t)(RCUMAP_HASH_SEED_WORDS * sizeof(uint64_t)))
 		return;
 	/* No entropy yet (early boot): mix what differs between runs. */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	uint64_t k[2] = { (uint64_t)ts.tv_nsec, (uint64_t)getpid() };
 	uint64_t m[3] = { (uint64_t)ts.tv_sec, (uint64_t)(uintptr_t)seed,
 			  (uint64_t)(uintptr_t)&ts };
-	seed[0] = siphash_inline(k, m, sizeof(m), 2, 4);
-	k[0] ^= seed[0];
-	seed[1] = siphash_inline(k, m, sizeof(m), 2, 4);
+	for (int i = 0; i < RCUMAP_HASH_SEED_WORDS; i++) {
+		seed[i] = siphash_inline(k, m, sizeof(m), 2, 4);
+		k[0] ^= seed[i];
+	}
 }
 
 size_t rcumap__slots_round(const struct rcumap *map, size_t slots)
@@ -161,12 +163,6 @@ int rcumap_destroy(struct rcumap *map)
 }
 
 /* ---- lookup ----------------------------------------------------------------- */
-
-__attribute__((noinline)) uint64_t rcumap__siphash(const struct rcumap *map, const void *key,
-						  size_t len)
-{
-	return siphash_inline(map->seed, key, len, 1, 3);
-}
 
 static inline int key_ok(const void *key, size_t len)
 {

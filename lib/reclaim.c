@@ -81,14 +81,14 @@ static void reclaim_bucket(struct rcumap *map, struct rcumap_bucket *b, struct t
 #endif
 	if (keep && map->cache && b->n <= CACHE_CLASSES) {
 		/* A cached bucket's fields are not kept (torture poisons them): only its list. */
-		uint32_t n = b->n;
+		uint32_t cls = b->n;
 
 		TORTURE_CACHE_PUT(b, RCUMAP_KIND_BUCKET);
-		if (!t->keep[n])
-			t->tail[n] = b;
-		b->bag_next = t->keep[n];
-		t->keep[n] = b;
-		t->keep_bytes[n] += rcumap__bucket_size(n);
+		if (!t->keep[cls])
+			t->tail[cls] = b;
+		b->bag_next = t->keep[cls];
+		t->keep[cls] = b;
+		t->keep_bytes[cls] += rcumap__bucket_size(cls);
 		return;
 	}
 	rcumap__bucket_free(map, b);
