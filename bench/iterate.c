@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* iterate.c: cost of a full traversal per entry against a lookup loop over the same keys. */
 
 /*

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* layout.c: the measurements behind rcumap's bucket layout and load factor. */
 
 /*

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # lib.awk: awk functions shared by bench/plot.sh and bench/report.sh (they
 # put this file's text in front of each awk program: mawk has no -e).
 

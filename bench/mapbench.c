@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mapbench.c: the benchmark driver: rcumap against cds_lfht, locked tables, ck_ht, TBB. */
 
 /*

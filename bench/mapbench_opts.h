@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mapbench_opts.h: mapbench's command line: options, presets, parsing, the reproduce line. */
 #ifndef RCUMAP_BENCH_MAPBENCH_OPTS_H
 #define RCUMAP_BENCH_MAPBENCH_OPTS_H

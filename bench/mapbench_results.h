@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mapbench_results.h: mapbench's results: rows, ratios, stdout tables, CSV files, targets. */
 #ifndef RCUMAP_BENCH_MAPBENCH_RESULTS_H
 #define RCUMAP_BENCH_MAPBENCH_RESULTS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mapbench_run.h: mapbench's threads: teams running a peer's loop, builds and checks. */
 #ifndef RCUMAP_BENCH_MAPBENCH_RUN_H
 #define RCUMAP_BENCH_MAPBENCH_RUN_H

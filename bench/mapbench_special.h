@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mapbench_special.h: mapbench's memory, latency-during-resize and reclamation runs. */
 #ifndef RCUMAP_BENCH_MAPBENCH_SPECIAL_H
 #define RCUMAP_BENCH_MAPBENCH_SPECIAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mapbench_write.h: mapbench's write-path runs: update latency, bulk inserts, RSS after a shrink. */
 #ifndef RCUMAP_BENCH_MAPBENCH_WRITE_H
 #define RCUMAP_BENCH_MAPBENCH_WRITE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* peer.h: the interface every map measured by bench/mapbench implements. */
 #ifndef RCUMAP_BENCH_PEER_H
 #define RCUMAP_BENCH_PEER_H

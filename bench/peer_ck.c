@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* peer_ck.c: Concurrency Kit's ck_ht (direct mode, one writer, many readers) as a bench/mapbench peer. */
 
 /*

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* peer_lfht.c: liburcu's cds_lfht as a bench/mapbench peer (memb; peer_lfht_qsbr.c builds qsbr). */
 
 /*

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* peer_locked.c: the lock-based peers of bench/mapbench: "rwlock" (one table) and "mutex64" (64 shards). */
 
 /*

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* peer_oa.c: "oa-unsync", a plain unsynchronised open-addressing table: the single-thread ceiling. */
 
 /*

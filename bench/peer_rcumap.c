@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* peer_rcumap.c: rcumap as a bench/mapbench peer (memb; peer_rcumap_qsbr.c builds qsbr). */
 
 /*

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* peer_tbb.cc: oneTBB's concurrent_hash_map<uint64_t, uint64_t> as a bench/mapbench peer. */
 
 /*

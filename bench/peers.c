@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* peers.c: the list of every peer compiled into bench/mapbench (and the broken one for the self-test's negative control). */
 
 #include <stddef.h>

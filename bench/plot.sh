@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # plot.sh: draws the benchmark's PNGs from a results directory with gnuplot.
 #
 # Usage: bench/plot.sh RESULTS_DIR

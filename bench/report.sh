@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # report.sh: prints the Markdown of docs/benchmarks.md from a results directory.
 #
 # Usage: bench/report.sh RESULTS_DIR [IMG_PREFIX] > report.md

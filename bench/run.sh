@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run.sh: make bench and make bench-quick: every peer, then plots and the report.
 #
 # Usage: bench/run.sh full|quick [mapbench options...]

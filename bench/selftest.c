@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* selftest.c: checks that a bench/mapbench peer behaves as a map (mapbench --selftest). */
 
 /*

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* selftest.h: bench_selftest, the check that a peer behaves as a map before mapbench measures it. */
 #ifndef RCUMAP_BENCH_SELFTEST_H
 #define RCUMAP_BENCH_SELFTEST_H

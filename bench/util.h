@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* util.h: small helpers shared by the command-line programs (bench/, examples/). */
 #ifndef RCUMAP_TOOL_UTIL_H
 #define RCUMAP_TOOL_UTIL_H

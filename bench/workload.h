@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* workload.h: the key sequences and the measured loop every peer of bench/mapbench runs. */
 #ifndef RCUMAP_BENCH_WORKLOAD_H
 #define RCUMAP_BENCH_WORKLOAD_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* demo.c: reader and writer threads share one map for a few seconds; every value seen is checked. */
 
 /*

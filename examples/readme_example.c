@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* readme_example.c: the example in README.md; exits non-zero if anything unexpected happens. */
 #include <stdio.h>
 #include <stdlib.h>

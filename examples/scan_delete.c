@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* scan_delete.c: delete entries from inside rcumap_scan while writers, resizes and pauses go on. */
 
 /*

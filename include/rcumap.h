@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rcumap.h: public interface of rcumap, a concurrent hash map on userspace RCU. */
 #ifndef RCUMAP_H
 #define RCUMAP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* atomics.h: every memory-order choice of the library, as named wrappers. */
 #ifndef RCUMAP_ATOMICS_H
 #define RCUMAP_ATOMICS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bucket.c: immutable buckets: probing, sizing, allocation. */
 #include "internal.h"
 

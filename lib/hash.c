@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hash.c: the default hash: keyed AES rounds (x86-64 AES-NI, ARMv8 crypto) chosen at run time, SipHash-1-3 as the fallback. */
 #include <string.h>
 

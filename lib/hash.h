@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hash.h: the default hash, keyed per map: AES rounds where the CPU has them, SipHash-1-3 elsewhere. */
 #ifndef RCUMAP_HASH_H
 #define RCUMAP_HASH_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* internal.h: the map of rcumap's internals; every lib/ file includes it. */
 #ifndef RCUMAP_INTERNAL_H
 #define RCUMAP_INTERNAL_H

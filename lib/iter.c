@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* iter.c: exactly-once traversal in hash order: the in-section iterator and the cursor scan. */
 #include "atomics.h"
 #include "internal.h"

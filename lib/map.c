@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* map.c: creation, destruction, lookup and the copy-on-write update path. */
 #include <stdlib.h>
 #include <sys/random.h>

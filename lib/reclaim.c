@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* reclaim.c: retirement through call_rcu, and the callbacks that free. */
 #include <sched.h>
 

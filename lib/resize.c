@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* resize.c: generations, slot migration behind forwarding marks, policy, clear. */
 #include <stdlib.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* siphash.h: SipHash-c-d, inline so the default hash costs no call. */
 #ifndef RCUMAP_SIPHASH_H
 #define RCUMAP_SIPHASH_H

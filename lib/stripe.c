@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stripe.c: per-thread-ish stripes: their try-lock and the counters they keep. */
 #include <sched.h>
 

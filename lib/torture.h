@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* torture.h: the seams the torture suite sees inside the library, and its broken variants. */
 #ifndef RCUMAP_TORTURE_H
 #define RCUMAP_TORTURE_H

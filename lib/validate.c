@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* validate.c: full-structure consistency check for tests and torture. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bootstrap.sh: from a fresh Debian 12 clone to a built tree, then run the
 # main job.
 #

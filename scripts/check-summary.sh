@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check-summary.sh: print the last line of 'make check', "N passed, N failed".
 #
 # Usage: check-summary.sh MAKE_STATUS TRS_FILE...

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench_selftest.sh: every benchmark peer behaves as a map, and the check can fail.
 #
 # Run by make check (automake exit-code protocol: 0 pass, anything else fail).

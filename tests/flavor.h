@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* flavor.h: the one liburcu flavor a test binary is built for, and the thread-state seam. */
 #ifndef RCUMAP_TESTS_FLAVOR_H
 #define RCUMAP_TESTS_FLAVOR_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* harness.h: test instruments for rcumap: counting allocator, value tracker, keys, hashes. */
 #ifndef RCUMAP_TESTS_HARNESS_H
 #define RCUMAP_TESTS_HARNESS_H

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # installed.sh: install into a staging directory and build the README example
 # against the installed files, using only the flags pkg-config gives for the
 # installed rcumap.pc plus one liburcu flavor (the line shown in README.md).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # negative_iter.sh: the iteration tests must catch a deliberately broken iterator.
 #
 # Run by make check (automake exit-code protocol: 0 pass, anything else fail).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # readme_sync.sh: check that the docs show their compiled examples as they are:
 # README.md shows examples/readme_example.c, docs/iteration.md shows
 # examples/scan_delete.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_hash.c: the default hash (lib/hash.c): frozen vectors for both paths, a scalar reference, every byte and length, no over-read. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_iter.c: cmocka tests of rcumap's iteration, the in-section iterator and the cursor scan. */
 
 /*

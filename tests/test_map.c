@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_map.c: cmocka unit tests of the rcumap API, built once per liburcu flavor. */
 
 /*

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_siphash.c: the default hash against the published SipHash vectors. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* testutil.h: assertions and helpers shared by the cmocka test programs. */
 #ifndef RCUMAP_TESTUTIL_H
 #define RCUMAP_TESTUTIL_H

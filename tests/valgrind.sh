@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # valgrind.sh: run the unit and iteration tests of every flavor under memcheck; any error or leak fails.
 #
 # Run by make check (automake exit-code protocol: 0 pass, anything else fail).

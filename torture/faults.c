@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* faults.c: the torture suite's allocation-failure script: every allocation call failed in turn. */
 
 /*

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz.c: differential fuzz harness (rcumap against a reference model, call by call), replay main. */
 
 /*

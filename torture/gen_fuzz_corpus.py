@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 # gen_fuzz_corpus.py: write the seed inputs of torture/fuzz.c (scenarios and structured random ones).
 #
 # Usage: torture/gen_fuzz_corpus.py [DIR]   (default: torture/corpus/fuzz next to

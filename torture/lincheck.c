@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lincheck.c: per-key linearizability search (Wing & Gong, Lowe) with memoisation; see lincheck.h. */
 
 /*

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lincheck.h: linearizability checker for histories recorded by rcumap's torture threads. */
 #ifndef RCUMAP_LINCHECK_H
 #define RCUMAP_LINCHECK_H

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run.sh: the torture suite's driver: every tier, and the negative controls.
 #
 # Usage: torture/run.sh TIER [ARGS...]   (make torture, make check and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* talloc.c: the torture allocator: headers, canaries, life states, quarantine, statistics. */
 
 /*

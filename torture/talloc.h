@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* talloc.h: the torture allocator: every object's life as a checked state machine. */
 #ifndef RCUMAP_TORTURE_TALLOC_H
 #define RCUMAP_TORTURE_TALLOC_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_lincheck.c: tests of the torture suite's linearizability checker (torture/lincheck.h). */
 
 /*

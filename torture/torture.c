@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* torture.c: rcumap's torture program: threads race on one map while every invariant is checked. */
 
 /*

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // main.go: syncmap-bench, Go's sync.Map on bench/mapbench's workload; command line, experiments, tables and CSV rows.
 
 // Command syncmap-bench measures Go's sync.Map (peer "go-syncmap") on the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // run.go: the measured loops on sync.Map (mixed runs and fills), the table build and the memory child.
 
 package main

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // workload.go: bench/workload.h and bench/util.h ported to Go, bit for bit: keys, generator, Zipf, operation draw.
 
 package main

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // workload_test.go: the Go port draws exactly what bench/workload.h draws (values computed by the C code).
 
 package main
