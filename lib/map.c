@@ -471,11 +471,12 @@ static int update(struct rcumap *map, enum op op, const void *key, size_t len,
 		TORTURE_POINT(RCUMAP_TP_PUBLISH);
 		/* Ordering: see publish_cas above (cas_acq_rel). */
 		if (publish_cas(slot, &s, slot_word(c.nb))) {
-			/* NULL when another thread holds it: then no bag, atomic counts. */
-			struct rcumap_stripe *st = rcumap__stripe_trylock(map);
+			struct rcumap_stripe *st;
 
 			torture_published(&c, &rec, op, value);
 			TORTURE_POINT(RCUMAP_TP_UNLINK);
+			/* NULL when another thread holds it: then no bag, atomic counts. */
+			st = rcumap__stripe_trylock(map);
 #ifndef RCUMAP_BROKEN_RETIRE_EARLY
 			if (b != &rcumap_empty)
 				rcumap__retire_bucket(map, st, b, c.dead);
