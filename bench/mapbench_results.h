@@ -133,6 +133,9 @@ static struct {
 	unsigned nbulk;
 	struct mb_shrink_row shrink[MB_PEERS_MAX];
 	unsigned nshrink;
+	const struct bench_peer *rec_peer[MB_PEERS_MAX];  /* reclaim lag p50, for the targets */
+	double rec_p50[MB_PEERS_MAX];
+	unsigned nrec;
 	FILE *csv[MB_CSVS];
 	char path[4096];
 } mb_res;
@@ -494,6 +497,10 @@ static void mb_add_rec(const struct mb_rec_row *r)
 	FILE *csv = mb_res.csv[MB_CSV_RECLAIM];
 	char peak[24] = "-";
 
+	if (mb_res.nrec < MB_PEERS_MAX) {
+		mb_res.rec_peer[mb_res.nrec] = r->peer;
+		mb_res.rec_p50[mb_res.nrec++] = r->lag_p50_ms;
+	}
 	if (r->peak_pending >= 0)
 		snprintf(peak, sizeof(peak), "%" PRId64, r->peak_pending);
 	printf("%-22s %-6s %9" PRIu64 " %8.2f %8.2f %8.2f %9" PRIu64 " %9.1f %12s %8.1f%s\n",
@@ -566,6 +573,76 @@ static const struct mb_lat_row *mb_find_lat(const char *peer)
 		if (strcmp(mb_res.lat[i].peer->name, peer) == 0)
 			return &mb_res.lat[i];
 	return NULL;
+}
+
+/* The faster of mutex64 and tbb in a cell, or NULL when neither ran. */
+static const struct mb_row *mb_best_locked(const struct mb_cell *c)
+{
+	const struct mb_row *a = mb_find_row(c, "mutex64"), *b = mb_find_row(c, "tbb");
+
+	return a == NULL ? b : b == NULL ? a : a->med >= b->med ? a : b;
+}
+
+/* subject / the better of mutex64 and tbb, in a mixed or growing-fill cell. */
+static void mb_target_locked(struct mb_targets *t, const struct mb_cell *c,
+			     const char *subject, double required)
+{
+	const struct mb_row *a = mb_find_row(c, subject), *b = mb_best_locked(c);
+	char name[128];
+
+	if (a == NULL || b == NULL || b->med <= 0)
+		return;
+	if (c->fill)
+		snprintf(name, sizeof(name), "growing fill %" PRIu64 " keys %ut: %s / %s",
+			 c->keys, c->threads, subject, b->peer->name);
+	else
+		snprintf(name, sizeof(name), "%" PRIu64 " keys %u%% get 2t: %s / %s", c->keys,
+			 c->get_pct, subject, b->peer->name);
+	mb_target(t, name, a->med / b->med, 1, required);
+}
+
+static double mb_find_rec_p50(const char *peer)
+{
+	for (unsigned i = 0; i < mb_res.nrec; i++)
+		if (strcmp(mb_res.rec_peer[i]->name, peer) == 0)
+			return mb_res.rec_p50[i];
+	return -1;
+}
+
+/* Issue 11's throughput, fill, lag and hash targets of rcumap peer rc (baseline lf). */
+static void mb_write_ratio_targets(struct mb_targets *t, const struct mb_opts *o,
+				   const char *rc, const char *lf)
+{
+	static const uint64_t keys[] = { 10000, 1000000 };
+	static const unsigned mixes[] = { 90, 50, 0 };
+	char name[160], sip[48];
+	double a, b;
+
+	for (int k = 0; k < 2; k++)
+		for (int m = 0; m < 3; m++) {
+			struct mb_cell c = { .keys = keys[k], .get_pct = mixes[m],
+					     .dist = BENCH_UNIFORM, .threads = 2 };
+
+			/* 1M at 90% against cds_lfht is issue 5's line, above. */
+			if (!(mixes[m] == 90 && keys[k] == 1000000))
+				mb_target_ratio(t, keys[k], mixes[m], rc, lf, 1.5);
+			mb_target_locked(t, &c, rc, mixes[m] == 90 ? 1.2 : 1.0);
+		}
+	for (unsigned i = 0; i < o->fill_keys.n; i++)
+		for (unsigned th = 1; th <= 2; th++) {
+			struct mb_cell c = { .fill = 1, .growing = 1, .keys = o->fill_keys.v[i],
+					     .threads = th };
+
+			mb_target_locked(t, &c, rc, 1.0);
+		}
+	a = mb_find_rec_p50(rc);
+	b = mb_find_rec_p50(lf);
+	if (a >= 0 && b > 0) {
+		snprintf(name, sizeof(name), "reclaim lag p50 under writes: %s / %s", rc, lf);
+		mb_target(t, name, a / b, 0, 2.0);
+	}
+	snprintf(sip, sizeof(sip), "%s-siphash", rc);
+	mb_target_ratio(t, 1000000, 100, sip, rc, 0.85);
 }
 
 /* The write-path targets (issue 11) of one rcumap peer that this run covered. */
@@ -641,6 +718,7 @@ static void mb_targets_report(const struct mb_opts *o)
 						       l->phase[MB_STEADY].p999), 0, 2.0);
 		}
 		mb_write_targets(&t, rc);
+		mb_write_ratio_targets(&t, o, rc, lf);
 	}
 	if (t.covered == 0)
 		printf("\n# targets: none covered by this run\n");
