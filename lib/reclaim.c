@@ -151,11 +151,12 @@ struct rcumap_bucket *rcumap__cache_take(struct rcumap *map, uint32_t n)
 static void bucket_reclaim(struct rcu_head *rh)
 {
 	struct rcumap_bucket *b = container_of(rh, struct rcumap_bucket, rh);
-	struct rcumap *map = b->map;
+	struct rcumap *map;
 	struct tally t = { 0 };
 
 	/* Pairs with tsan_release in rcumap__retire_bucket. */
 	tsan_acquire(rh);
+	map = b->map;
 	reclaim_bucket(map, b, &t, 0);
 	tally_count(map, NULL, &t);
 	/* Pairs with tsan_acquire(map) after the barrier in rcumap__drain. */
@@ -215,13 +216,15 @@ static struct rcumap_carrier *carrier_free(struct rcumap_stripe *st, int *busy)
 static void carrier_reclaim(struct rcu_head *rh)
 {
 	struct rcumap_carrier *c = container_of(rh, struct rcumap_carrier, rh);
-	struct rcumap *map = c->map;
-	struct rcumap_stripe *st = &map->stripe[c->stripe];
+	struct rcumap *map;
+	struct rcumap_stripe *st;
 	struct rcumap_bucket *b, *next;
 	struct tally t = { 0 };
 
 	/* Pairs with tsan_release in rcumap__carrier_queue. */
 	tsan_acquire(rh);
+	map = c->map;
+	st = &map->stripe[c->stripe];
 	for (b = c->first; b; b = next) {
 		next = b->bag_next;
 		reclaim_bucket(map, b, &t, 1);
@@ -246,9 +249,8 @@ static void bag_add(struct rcumap *map, struct rcumap_stripe *st, struct rcumap_
 
 #ifdef RCUMAP_BROKEN_BAG_LATE
 	static __thread struct rcumap_carrier *late;  /* last carrier this thread queued */
-	static __thread unsigned joined;
 
-	if (late && late->busy && joined++ < BAG_MIN) {
+	if (late && late->busy) {
 		/* Negative control: b joins a bag already on call_rcu's queue. */
 		b->bag_next = late->first;
 		late->first = b;
@@ -256,10 +258,8 @@ static void bag_add(struct rcumap *map, struct rcumap_stripe *st, struct rcumap_
 		return;
 	}
 	late = NULL;
-	if (c && (st->bag_n + 1 >= BAG_MIN || !busy)) {
+	if (c && (st->bag_n + 1 >= BAG_MIN || !busy))
 		late = c;
-		joined = 0;
-	}
 #endif
 	b->bag_next = st->bag;
 	st->bag = b;

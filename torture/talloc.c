@@ -794,6 +794,8 @@ void rcumap_torture_cache_put(const void *obj, int kind)
 
 	if (!h || !hook_kind_ok(h, obj, "cache put", kind))
 		return;
+	/* As in talloc_free: every reader that could hold obj released the token. */
+	tsan_acquire(&talloc_reader_token);
 	/* Acquires the retire (retire_ns). */
 	s = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
 	do {
