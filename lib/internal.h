@@ -155,8 +155,15 @@ struct rcumap_table {
 	 */
 	struct rcumap_table *next;
 	size_t migrate_pos;          /* next slot of next to fill; under resize_lock */
+	int mapped;                  /* from mmap (resize.c), not the allocator */
 	uintptr_t slots[];
 };
+
+/* Bytes of a table of the given slot count. */
+static inline size_t table_size(size_t slots)
+{
+	return sizeof(struct rcumap_table) + slots * sizeof(uintptr_t);
+}
 
 /* ---- the map -------------------------------------------------------------- */
 
@@ -286,6 +293,7 @@ void rcumap__free(struct rcumap *map, void *p, size_t size, enum rcumap_kind kin
 void rcumap__stripes_init(struct rcumap *map) RCUMAP_INTERNAL;
 struct rcumap_stripe *rcumap__stripe(struct rcumap *map) RCUMAP_INTERNAL;
 struct rcumap_stripe *rcumap__stripe_trylock(struct rcumap *map) RCUMAP_INTERNAL;
+int rcumap__stripe_trylock_at(struct rcumap_stripe *st) RCUMAP_INTERNAL;
 void rcumap__stripe_lock(struct rcumap_stripe *st) RCUMAP_INTERNAL;
 void rcumap__stripe_unlock(struct rcumap *map, struct rcumap_stripe *st) RCUMAP_INTERNAL;
 void rcumap__count_add(struct rcumap *map, struct rcumap_stripe *st, long delta) RCUMAP_INTERNAL;
@@ -488,7 +496,7 @@ static inline size_t rec_len(const struct rcumap_rec *r)
 /* reclaim.c */
 void rcumap__retire_bucket(struct rcumap *map, struct rcumap_stripe *st,
 			   struct rcumap_bucket *b, uint32_t dead) RCUMAP_INTERNAL;
-void rcumap__drain(struct rcumap *map) RCUMAP_INTERNAL;
+void rcumap__drain(struct rcumap *map, int idle) RCUMAP_INTERNAL;
 void rcumap__carrier_queue(struct rcumap *map, struct rcumap_stripe *st,
 			   struct rcumap_carrier *c) RCUMAP_INTERNAL;
 struct rcumap_bucket *rcumap__cache_take(struct rcumap *map, uint32_t n) RCUMAP_INTERNAL;

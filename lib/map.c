@@ -157,7 +157,7 @@ int rcumap_destroy(struct rcumap *map)
 	}
 	/* Callbacks still queued refer to the map: let them run first. */
 	rcumap__iter_debug_stop(map);
-	rcumap__drain(map);
+	rcumap__drain(map, 1);
 	pthread_mutex_destroy(&map->resize_lock);
 	rcumap__free(map, map->raw, map->raw_size, RCUMAP_KIND_MAP);
 	return 0;
@@ -628,6 +628,6 @@ int rcumap_barrier(struct rcumap *map)
 		return -EINVAL;
 	if (!map->qsbr && map->flavor->read_ongoing())
 		return -EDEADLK;
-	rcumap__drain(map);
+	rcumap__drain(map, 0);
 	return 0;
 }

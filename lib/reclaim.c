@@ -230,7 +230,21 @@ static void carrier_reclaim(struct rcu_head *rh)
 		reclaim_bucket(map, b, &t, 1);
 	}
 	tally_count(map, st, &t);
-	rcumap__stripe_lock(st);
+	if (!rcumap__stripe_trylock_at(st)) {
+		/*
+		 * Never wait for a writer here: the call_rcu thread serves every
+		 * map. Give the buckets back, and try the hand-over again after
+		 * the next grace period with an empty bag (the carrier stays busy).
+		 */
+		keep_free(map, &t);
+		c->first = NULL;
+		/* Pairs with tsan_acquire at the top of this callback. */
+		tsan_release(&c->rh);
+		map->flavor->update_call_rcu(&c->rh, carrier_reclaim);
+		/* Pairs with tsan_acquire(map) after the barrier in rcumap__drain. */
+		tsan_release(map);
+		return;
+	}
 	c->busy = 0;
 	if (st->bag)
 		bag_take(st, c);
@@ -337,9 +351,10 @@ void rcumap__retire_bucket(struct rcumap *map, struct rcumap_stripe *st,
  * bag that holds objects added before the call, then wait for the
  * callbacks. A bag that finds all its stripe's carriers in flight is queued
  * by the first of their callbacks (I9), after which one more barrier covers
- * it. Outside any read section (qsbr: may be online).
+ * it. With idle (destroy), also until no carrier is in flight. Outside any
+ * read section (qsbr: may be online).
  */
-void rcumap__drain(struct rcumap *map)
+void rcumap__drain(struct rcumap *map, int idle)
 {
 	uint64_t want[NSTRIPES];
 	int pending;
@@ -357,12 +372,14 @@ void rcumap__drain(struct rcumap *map)
 			int busy;
 
 			rcumap__stripe_lock(st);
+			c = carrier_free(st, &busy);
 			if (st->queued < want[i]) {
-				c = carrier_free(st, &busy);
 				if (c)
 					bag_take(st, c);
 				else
 					pending = 1;
+			} else if (idle && busy) {
+				pending = 1;  /* destroy: no carrier may still be queued */
 			}
 			rcumap__stripe_unlock(map, st);
 			/* Carriers taken before are queued; pairs with the release in rcumap__carrier_queue. */
@@ -389,11 +406,6 @@ void rcumap__drain(struct rcumap *map)
 	}
 }
 
-static size_t table_bytes(const struct rcumap_table *t)
-{
-	return sizeof(*t) + (t->mask + 1) * sizeof(t->slots[0]);
-}
-
 /* Frees a migrated generation and the frozen buckets it still points to. */
 static void table_reclaim(struct rcu_head *rh)
 {
@@ -416,7 +428,7 @@ static void table_reclaim(struct rcu_head *rh)
 	}
 	rcumap__count_retired(map, NULL, RCUMAP_KIND_BUCKET, nb, bytes);
 	rcumap__count_reclaimed(map, NULL, RCUMAP_KIND_BUCKET, nb, bytes);
-	rcumap__count_reclaimed(map, NULL, RCUMAP_KIND_TABLE, 1, table_bytes(t));
+	rcumap__count_reclaimed(map, NULL, RCUMAP_KIND_TABLE, 1, table_size(t->mask + 1));
 	rcumap__table_free(map, t);
 	/* Pairs with tsan_acquire(map) after the barrier in rcumap_barrier and destroy. */
 	tsan_release(map);
@@ -438,7 +450,7 @@ void rcumap__retire_table(struct rcumap *map, struct rcumap_table *t)
 	}
 #endif
 	/* Its frozen buckets are counted by table_reclaim: no O(size) pass here. */
-	rcumap__count_retired(map, NULL, RCUMAP_KIND_TABLE, 1, table_bytes(t));
+	rcumap__count_retired(map, NULL, RCUMAP_KIND_TABLE, 1, table_size(t->mask + 1));
 	TORTURE_RETIRE(t, RCUMAP_KIND_TABLE);
 	t->map = map;
 	/* Pairs with tsan_acquire in table_reclaim. */

@@ -34,14 +34,19 @@ struct rcumap_stripe *rcumap__stripe_trylock(struct rcumap *map)
 {
 	struct rcumap_stripe *st = rcumap__stripe(map);
 
-	/* Relaxed peek first, so a taken lock costs no write; the xchg decides. */
-	if (load_relaxed(&st->lock))
-		return NULL;
-	/* Takes the lock: acquire pairs with the release in rcumap__stripe_unlock. */
-	return xchg_acquire(&st->lock, 1) ? NULL : st;
+	return rcumap__stripe_trylock_at(st) ? st : NULL;
 }
 
-/* Blocking lock, for callbacks and barriers: holders only run short sections. */
+/* Try-lock of a given stripe (a callback's); nonzero when taken. */
+int rcumap__stripe_trylock_at(struct rcumap_stripe *st)
+{
+	if (load_relaxed(&st->lock))
+		return 0;
+	/* Takes the lock: acquire pairs with the release in rcumap__stripe_unlock. */
+	return !xchg_acquire(&st->lock, 1);
+}
+
+/* Blocking lock, for barriers: holders only run short sections. */
 void rcumap__stripe_lock(struct rcumap_stripe *st)
 {
 	/* Takes the lock: acquire pairs with the release in rcumap__stripe_unlock. */
