@@ -376,8 +376,13 @@ static int lresize(void *table, uint64_t buckets)
 		return -EDEADLK;	/* would wait for its own read section */
 	if (buckets == 0)
 		buckets = lcount(table);
-	/* Waits for grace periods; qsbr: goes offline for them itself. */
+	/*
+	 * Waits for the resize worker, which waits for grace periods: an
+	 * online qsbr caller would hold those up for ever (seen here).
+	 */
+	PEER_OFFLINE();
 	cds_lfht_resize(t->ht, lpow2(buckets));
+	PEER_ONLINE();
 	return 0;
 }
 
