@@ -9,7 +9,7 @@
  * orders and which operation it pairs with (docs/design.md, "Ordering").
  * Publication and dereference are plain C11-style release/acquire rather than
  * liburcu's publish and dereference macros, so that ThreadSanitizer sees them
- * (shared/NOTES.md).
+ * (docs/testing.md, the TSan tier).
  */
 
 /* Acquire load: later loads cannot move before it. */

@@ -2,6 +2,7 @@
 /* hash.c: the default hash: keyed AES rounds (x86-64 AES-NI, ARMv8 crypto) chosen at run time, SipHash-1-3 as the fallback. */
 #include <string.h>
 
+#include "atomics.h"
 #include "hash.h"
 
 /*
@@ -257,7 +258,8 @@ uint64_t rcumap__hash_default(const uint64_t seed[RCUMAP_HASH_SEED_WORDS],
 			      const void *key, size_t len)
 {
 #if HAVE_AES_PATH
-	if (__builtin_expect(__atomic_load_n(&use_aes, __ATOMIC_RELAXED), 1))
+	/* Set once before any map exists (rcumap__hash_init); orders nothing. */
+	if (__builtin_expect(load_relaxed(&use_aes), 1))
 		return aes_hash(seed, key, len);
 #endif
 	return siphash_inline(seed, key, len, 1, 3);
@@ -265,11 +267,14 @@ uint64_t rcumap__hash_default(const uint64_t seed[RCUMAP_HASH_SEED_WORDS],
 
 void rcumap__hash_init(void)
 {
-	__atomic_store_n(&use_aes, cpu_has_aes(), __ATOMIC_RELAXED);
+	/* A CPU fact, the same from every thread that stores it; orders nothing. */
+	store_relaxed(&use_aes, cpu_has_aes());
 }
 
 int rcumap__hash_force(int aes)
 {
-	__atomic_store_n(&use_aes, aes && cpu_has_aes(), __ATOMIC_RELAXED);
-	return __atomic_load_n(&use_aes, __ATOMIC_RELAXED);
+	/* Tests only, with no map alive; orders nothing. */
+	store_relaxed(&use_aes, aes && cpu_has_aes());
+	/* As above. */
+	return load_relaxed(&use_aes);
 }

@@ -23,7 +23,7 @@
  *
  * 3. ThreadSanitizer annotations, in any build with -fsanitize=thread:
  *    call_rcu hands a retired object to the callback thread through
- *    liburcu's queue, whose atomics TSan does not see (shared/NOTES.md).
+ *    liburcu's queue, whose atomics TSan does not see (docs/testing.md).
  */
 
 /* ---- 1. hooks ---------------------------------------------------------------- */

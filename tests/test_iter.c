@@ -2789,8 +2789,9 @@ static void traversals_under_concurrent_writers_and_resizes_return_stable_keys_e
  * must die of SIGABRT having printed the message. The parent prepares what
  * needs a grace period (an iterator whose section has ended) and forks from
  * outside any read section; the child enters one itself where the case needs
- * it. bp is fork-safe; memb and qsbr need the call_rcu fork hooks
- * (shared/NOTES.md), which are called around every fork. So make check runs
+ * it. bp is fork-safe; memb and qsbr need liburcu's call_rcu fork hooks
+ * (call_rcu_before_fork and the two after_fork calls), which are called
+ * around every fork. So make check runs
  * this for bp (test_iter_debug) and qsbr (test_iter_debug_qsbr), and an
  * --enable-debug build for every flavor. For qsbr, "outside a read section"
  * is an offline thread.

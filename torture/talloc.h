@@ -231,7 +231,7 @@ void torture_fail(int fatal, enum talloc_error err, const char *fmt, ...)
  * Every read section ends with tsan_release(&talloc_reader_token)
  * (lib/torture.h) just BEFORE its unlock (qsbr: before the quiescent state
  * or going offline), and talloc_free and talloc_free_value acquire it
- * first, so TSan sees "reader done -> object freed" (shared/NOTES.md). A
+ * first, so TSan sees "reader done -> object freed" (docs/testing.md). A
  * release after the unlock is too late: the grace period may end, and the
  * callback acquire, in between. The library's own read sections (updates,
  * resize, clear, rcumap_scan) end inside the library, so under TSan either
