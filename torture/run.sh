@@ -168,7 +168,7 @@ negative)
 	expect_failure skip_free 'ACCOUNTING' \
 		'some reclaimed buckets are never freed' \
 		"$bin/torture_broken_skip_free$ext" $args
-	expect_failure nonatomic_cas 'STATE|LINCHECK|PROVENANCE|ABSENCE|ACCOUNTING' \
+	expect_failure nonatomic_cas 'STATE|LINCHECK|PROVENANCE|ABSENCE|ACCOUNTING|POISON|AGE' \
 		'two updates of one slot can both win' \
 		"$bin/torture_broken_nonatomic_cas$ext" $args
 	expect_failure stale_gen 'STATE|ABSENCE|LINCHECK|ACCOUNTING' \

@@ -1080,15 +1080,44 @@ int talloc_probe(const void *addr, void *buf, size_t n)
 	return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == (ssize_t)n;
 }
 
-int talloc_is_freed(uintptr_t obj, int *kind)
+/* Was h, a snapshot of a header, reclaimed (freed or cached) at or after since_ns? */
+static int reclaimed_since(const struct talloc_hdr *h, uint64_t since_ns)
+{
+	uint32_t s = h->state & TA_STATE_MASK;
+
+	if (s == TA_FREED || s == TA_CACHED)
+		return 1;
+	if (!since_ns)
+		return 0;
+	for (int i = 0; i < TALLOC_HIST; i++) {
+		uint32_t what = (uint32_t)(h->hist[i].word & 0xff);
+
+		if ((what == H_FREE || what == H_CACHE_PUT) && h->hist[i].ns >= since_ns)
+			return 1;
+	}
+	return 0;
+}
+
+int talloc_is_reclaimed(uintptr_t obj, uint64_t since_ns, int *kind)
 {
 	struct talloc_hdr h;
 
 	if (obj < 4096 + sizeof(h) || (obj & 15) || !talloc_probe((void *)(obj - sizeof(h)), &h, sizeof(h)))
 		return 0;
-	if (h.magic != TALLOC_MAGIC || (h.state & TA_STATE_MASK) != TA_FREED ||
-	    h.kind >= RCUMAP_TORTURE_KINDS)
+	if (h.magic != TALLOC_MAGIC || h.kind >= RCUMAP_TORTURE_KINDS || !reclaimed_since(&h, since_ns))
 		return 0;
 	*kind = (int)h.kind;
 	return 1;
+}
+
+void talloc_report_reclaimed(const void *obj, int kind, uint64_t since_ns, const char *who)
+{
+	const struct talloc_hdr *h = (const struct talloc_hdr *)obj - 1;
+
+	if (check(obj, kind, who))
+		return;
+	/* Live again: the reclaim is in its history, after the holder's section began. */
+	report(1, TE_POISON, h, obj, "%s held it in a read section that began %.3f ms"
+	       " before it was reclaimed; it has been handed out again since", who,
+	       (double)(now_ns() - since_ns) / 1e6);
 }

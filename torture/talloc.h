@@ -182,12 +182,21 @@ int talloc_check(const void *obj, int kind, const char *who);
 
 /*
  * For crash attribution, from a signal handler: is obj (maybe a payload
- * pointer, maybe garbage) one of our objects in state FREED? Then its kind
- * goes to *kind and the result is 1. The header is read with
+ * pointer, maybe garbage) one of our objects in state FREED, or CACHED (in
+ * the map's bucket cache, poisoned: as good as freed)? With since_ns not 0,
+ * also one that was freed or cached at or after since_ns (as far as its
+ * last TALLOC_HIST transitions tell) and has been handed out again since.
+ * Then its kind goes to *kind and the result is 1. The header is read with
  * process_vm_readv, so a bad pointer makes the read fail, not the caller.
  * Async-signal-safe.
  */
-int talloc_is_freed(uintptr_t obj, int *kind);
+int talloc_is_reclaimed(uintptr_t obj, uint64_t since_ns, int *kind);
+
+/*
+ * Report obj, found by talloc_is_reclaimed(obj, since_ns, ...), as met by
+ * who after its reclaim (POISON, fatal), with its history.
+ */
+void talloc_report_reclaimed(const void *obj, int kind, uint64_t since_ns, const char *who);
 
 /* Copy n bytes from addr; 0 (not a fault) if they are not all mapped. */
 int talloc_probe(const void *addr, void *buf, size_t n);

@@ -373,14 +373,15 @@ static void sleep_ns(uint64_t ns)
  * hook sees the bucket again. So on SIGSEGV or SIGBUS, look at what the
  * faulting thread was holding: its registers, and the bucket of its
  * in-section traversal. If one of them is one of talloc's objects in state
- * FREED, the crash is a use after free: the allocator reports it (POISON,
- * fatal, with the object's history). talloc_is_freed reads the header with
+ * FREED or CACHED, the crash is a use after free: the allocator reports it (POISON,
+ * fatal, with the object's history). talloc_is_reclaimed reads the header with
  * process_vm_readv, so that a bad pointer fails the read, not the handler.
  * A crash after an earlier failure also ends the run through the failure
  * path (the map is corrupt by then). Any other crash stays a crash.
  * Not installed under sanitizers, which report crashes themselves.
  */
 static __thread const void *const *crash_iter_bucket; /* &it.bucket of a traversal */
+static __thread const uint64_t *crash_section_ns;     /* &t->section_ns, with it */
 
 /*
  * A traversal handed out a key that is not a pool key. If the key bytes lie
@@ -393,12 +394,12 @@ static int attribute_garbage(const void *key)
 	uintptr_t k = (uintptr_t)key;
 	int kind;
 
-	if (talloc_is_freed(k, &kind)) {
+	if (talloc_is_reclaimed(k, 0, &kind)) {
 		talloc_check(key, kind, "a traversal's key copy");
 		return 1;
 	}
 	for (uintptr_t off = 8 + 32; off <= 8 + 32 * 16384 && off < k; off += 32)
-		if (talloc_is_freed(k - off, &kind)) {
+		if (talloc_is_reclaimed(k - off, 0, &kind)) {
 			talloc_check((void *)(k - off), kind, "a traversal's bucket");
 			return 1;
 		}
@@ -451,13 +452,28 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 	uintptr_t a = (uintptr_t)si->si_addr, cand[NGREG + 1];
 	int poison = (a >> 16) == (0x6b6b6b6b6b6b6b6bull >> 16), n = 0, kind;
 
-	if (crash_iter_bucket)
-		talloc_probe(crash_iter_bucket, &cand[n++], sizeof(cand[0]));
+	if (crash_iter_bucket) {
+		uint64_t since = LOAD(crash_section_ns);
+
+		/*
+		 * The traversal's bucket was found in this read section: freed
+		 * or cached since the section began is a use after free even if
+		 * the cache has handed it out again (its count, read while it
+		 * was poisoned, ran the loop off its end).
+		 */
+		if (talloc_probe(crash_iter_bucket, &cand[0], sizeof(cand[0])) &&
+		    talloc_is_reclaimed(cand[0], since, &kind)) {
+			out("signal %d (%s) at %p in a traversal of reclaimed %s %p: a use after free",
+			    sig, strsignal(sig), si->si_addr, talloc_kind_name(kind), (void *)cand[0]);
+			talloc_report_reclaimed((void *)cand[0], kind, since, "the crashed traversal");
+		}
+	}
+	/* Registers may hold anything: only objects reclaimed now count. */
 	for (int i = 0; i < NGREG; i++)
 		cand[n++] = (uintptr_t)uc->uc_mcontext.gregs[i];
 	for (int i = 0; i < n; i++)
-		if (talloc_is_freed(cand[i], &kind)) {
-			out("signal %d (%s) at %p while holding freed %s %p: a use after free",
+		if (talloc_is_reclaimed(cand[i], 0, &kind)) {
+			out("signal %d (%s) at %p while holding reclaimed %s %p: a use after free",
 			    sig, strsignal(sig), si->si_addr, talloc_kind_name(kind), (void *)cand[i]);
 			/* Reports POISON (fatal) with the object's history. */
 			talloc_check((void *)cand[i], kind, "the crashed thread");
@@ -1183,6 +1199,7 @@ static void run_iter(struct thr *t)
 		set_state(t, "in-section traversal");
 		rs_lock();
 		STORE(&t->section_ns, now_ns());
+		crash_section_ns = &t->section_ns;
 		crash_iter_bucket = &it.bucket;
 		rc = rcumap_iter_init(R.map, &it);
 		if (rc)
