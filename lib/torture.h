@@ -87,6 +87,9 @@ void rcumap_torture_cache_get(const void *obj, int kind);
  *                   handed out again inside its grace period
  * BAG_LATE          the buckets the next updates retire join a bag already
  *                   queued on call_rcu (their grace period is not waited for)
+ * MIGRATE_SKIP      a migration chunk driven by an update leaves its last
+ *                   slot of the newer generation unfilled, and the switch
+ *                   goes ahead
  */
 /* ---- 3. ThreadSanitizer ---------------------------------------------------------- */
 

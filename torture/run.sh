@@ -183,6 +183,9 @@ negative)
 	expect_failure cache_early 'POISON|AGE|STATE|PROVENANCE|LINCHECK' \
 		'the bucket cache hands out buckets inside their grace period' \
 		"$bin/torture_broken_cache_early$ext" $args
+	expect_failure migrate_skip 'POISON|ABSENCE|LINCHECK|ACCOUNTING|STATE' \
+		'a migration switched with a slot of the newer generation unfilled' \
+		"$bin/torture_broken_migrate_skip$ext" $args
 	expect_failure faults_fill_enomem 'differs|FAILURE' \
 		'a failed allocation during a migration loses entries' \
 		"$bin/faults_broken$ext"
