@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1601,6 +1602,74 @@ static void resize_above_slots_max_is_rejected_and_slots_max_reaches_the_allocat
 	fx_close(&f);
 }
 
+/* Bytes of address space the process holds now (/proc/self/statm), or 0. */
+static size_t address_space_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long pages = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lu", &pages) != 1)
+		pages = 0;
+	fclose(f);
+	return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * Without a user allocator, large tables come from mmap, outside the
+ * allocation hooks the other -ENOMEM tests use. The kernel's own refusal
+ * (RLIMIT_AS) reaches that site: -ENOMEM, and the map is as it was.
+ */
+static void default_allocator_resize_returns_enomem_when_the_kernel_refuses_the_table(void **state)
+{
+	struct rcumap_config cfg = { .flavor = RCUMAP_FLAVOR, .min_slots = 16 };
+	static int vals[500];
+	struct rcumap *map = NULL;
+	struct rlimit old, lim;
+	size_t as = address_space_bytes();
+	char key[16];
+	int rc;
+
+	(void)state;
+	if (!as || getrlimit(RLIMIT_AS, &old))
+		fail_msg("cannot read this process's address space or its limit");
+	assert_rc(rcumap_create(&cfg, &map), 0);
+	for (int i = 0; i < 500; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_rc(rcumap_insert(map, key, strlen(key), &vals[i]), 0);
+	}
+	assert_rc(resize_retry(map, 1024), 0);
+	/* 64 MiB of room: the 2^26-slot table (512 MiB) cannot fit, buckets can. */
+	lim = old;
+	lim.rlim_cur = as + ((rlim_t)64 << 20);
+	if (old.rlim_cur != RLIM_INFINITY && old.rlim_cur < lim.rlim_cur)
+		lim.rlim_cur = old.rlim_cur;
+	assert_int_equal(setrlimit(RLIMIT_AS, &lim), 0);
+	rc = rcumap_resize(map, (size_t)1 << 26);
+	assert_int_equal(setrlimit(RLIMIT_AS, &old), 0);
+	assert_rc(rc, -ENOMEM);
+	assert_size(stats_of(map).slots, 1024);
+	assert_int_equal(stats_of(map).resizing, 0);
+	assert_size(rcumap_count(map), 500);
+	assert_rc(rcumap_validate(map), 0);
+	test_reader_enter();
+	for (int i = 0; i < 500; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_ptr_equal(rcumap_get(map, key, strlen(key)), &vals[i]);
+	}
+	test_reader_leave();
+	/* With the limit lifted, a mapped table (512 KiB) goes through. */
+	assert_rc(resize_retry(map, (size_t)1 << 16), 0);
+	assert_size(stats_of(map).slots, (size_t)1 << 16);
+	assert_size(rcumap_count(map), 500);
+	assert_rc(rcumap_validate(map), 0);
+	test_offline();
+	rc = rcumap_destroy(map);
+	test_online();
+	assert_rc(rc, 0);
+}
+
 static void barrier_waits_for_everything_retired_before_it(void **state)
 {
 	struct fx f;
@@ -2943,6 +3012,7 @@ int main(void)
 		T(resizes_go_through_inside_a_read_section_and_old_generations_wait_for_it),
 		T(resize_clamps_to_min_slots_and_same_size_resize_changes_nothing),
 		T(resize_above_slots_max_is_rejected_and_slots_max_reaches_the_allocator),
+		T(default_allocator_resize_returns_enomem_when_the_kernel_refuses_the_table),
 		T(barrier_waits_for_everything_retired_before_it),
 		T(removed_values_are_not_freed_while_the_caller_holds_a_read_section),
 		T(validate_accepts_healthy_maps_and_rejects_a_null_map),
