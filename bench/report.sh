@@ -14,6 +14,7 @@
 #   throughput.csv, go_throughput.csv    mixed and fill tables
 #   memory.csv, go_memory.csv            memory table
 #   latency.csv, reclaim.csv, targets.csv
+#   update_latency.csv, bulk.csv, shrinkrss.csv   the write-path experiments
 # and links the PNGs of bench/plot.sh that exist in RESULTS_DIR as
 # IMG_PREFIX/NAME.png (default: NAME.png, i.e. beside the Markdown file;
 # bench/run.sh passes "bench" for docs/bench/).
@@ -53,7 +54,8 @@ existing() {
 }
 
 found=$(existing "$dir"/throughput.csv "$dir"/go_throughput.csv "$dir"/memory.csv \
-	"$dir"/go_memory.csv "$dir"/latency.csv "$dir"/reclaim.csv "$dir"/targets.csv)
+	"$dir"/go_memory.csv "$dir"/latency.csv "$dir"/reclaim.csv "$dir"/targets.csv \
+	"$dir"/update_latency.csv "$dir"/bulk.csv "$dir"/shrinkrss.csv)
 test -n "$found" || die "no CSV files in $dir: run bench/mapbench (make bench) first"
 
 # An image link, if bench/plot.sh drew NAME.png: img NAME ALT
@@ -362,6 +364,88 @@ if test -f "$dir/reclaim.csv"; then
 		print "| peer | keys | lag p50 | lag p99 | lag max | flood entries | delete ms | peak pending MiB | drain ms |"
 		print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	}' "$dir/reclaim.csv"
+fi
+
+# ---- update latency during a growing fill ---------------------------------------
+if test -f "$dir/update_latency.csv"; then
+	echo
+	echo "## Update latency during a growing fill"
+	echo
+	echo "Per-update latency in ns (histogram bucket floors), in a steady mixed load"
+	echo "and while the table grows from empty; the last column is the slowest"
+	echo "growing update over the steady p99.9 (issue 11's bound: 100)."
+	echo
+	awk -F, "$common"'
+	NF > 1 {
+		id = f("peer") SUBSEP f("keys")
+		if (!(id in seen)) {
+			seen[id] = 1
+			ids[n++] = id
+		}
+		ph = f("phase")
+		p50[id, ph] = f("p50_ns"); p999[id, ph] = f("p999_ns"); mx[id, ph] = f("max_ns")
+		if (ph == "growing")
+			stop[id] = f("stopped")
+	}
+	END {
+		print "| peer | keys | steady p50 | steady p99.9 | growing p50 | growing p99.9 | growing max | max / steady p99.9 |"
+		print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+		for (i = 0; i < n; i++) {
+			id = ids[i]
+			split(id, a, SUBSEP)
+			s999 = p999[id, "steady"]; gmx = mx[id, "growing"]
+			printf "| %s | %s | %s | %s | %s | %s | %s%s | %s |\n",
+				(a[1] ~ /^rcumap/ ? "**" a[1] "**" : a[1]), human(a[2]),
+				cell(p50[id, "steady"]), cell(s999), cell(p50[id, "growing"]),
+				cell(p999[id, "growing"]), cell(gmx), (stop[id] == 1 ? " (stopped)" : ""),
+				(s999 + 0 > 0 && gmx != "" ? sprintf("%.0f", gmx / s999) : "–")
+		}
+	}' "$dir/update_latency.csv"
+fi
+
+# ---- bulk inserts inside one read section ----------------------------------------
+if test -f "$dir/bulk.csv"; then
+	echo
+	echo "## Inserts inside one read section"
+	echo
+	echo "The same inserts into an empty map, all inside one read section and each in"
+	echo "its own; the ratio is one section over separate sections (issue 11's bound: 2)."
+	echo
+	awk -F, "$common"'
+	BEGIN {
+		print "| peer | inserts | one section s | separate s | ratio |"
+		print "| --- | ---: | ---: | ---: | ---: |"
+	}
+	NF > 1 {
+		capped = f("capped") == 1 ? sprintf(" (stopped after %s)", f("one_section_done")) : ""
+		printf "| %s | %s | %s%s | %s | %s |\n",
+			(f("peer") ~ /^rcumap/ ? "**" f("peer") "**" : f("peer")), human(f("inserts")),
+			fmt(f("one_section_s"), "%.3f"), capped, fmt(f("separate_s"), "%.3f"),
+			fmt(f("ratio"), "%.2f")
+	}' "$dir/bulk.csv"
+fi
+
+# ---- RSS after mass deletes ---------------------------------------------------------
+if test -f "$dir/shrinkrss.csv"; then
+	echo
+	echo "## Memory after mass deletes"
+	echo
+	echo "RSS in MiB after deleting 90% of the entries, shrinking and waiting for"
+	echo "reclamation, against a fresh map holding only the survivors (issue 11's"
+	echo "bound: 2); the malloc_trim rows call malloc_trim(0) first (informational)."
+	echo
+	awk -F, "$common"'
+	BEGIN {
+		print "| peer | entries | survivors | malloc_trim | after deletes MiB | fresh MiB | ratio |"
+		print "| --- | ---: | ---: | --- | ---: | ---: | ---: |"
+	}
+	NF > 1 {
+		printf "| %s | %s | %s | %s | %.1f | %.1f | %s |\n",
+			(f("peer") ~ /^rcumap/ ? "**" f("peer") "**" : f("peer")), human(f("entries")),
+			human(f("survivors")), (f("malloc_trim") == 1 ? "yes" : "no"),
+			f("shrunk_rss_bytes") / 1048576, f("fresh_rss_bytes") / 1048576,
+			fmt(f("ratio"), "%.2f")
+	}' "$dir/shrinkrss.csv"
 fi
 
 # ---- targets -----------------------------------------------------------------------
