@@ -72,6 +72,9 @@ common=$(cat "$(dirname "$0")/lib.awk")'
 function f(name) { return (name in col) ? $(col[name]) : "" }
 function cell(v) { if (v == "") return "–"; gsub(/\|/, "\\|", v); return v }
 function fmt(v, spec) { return v == "" ? "–" : sprintf(spec, v) }
+function peer_cell(p) { return p ~ /^rcumap/ ? "**" p "**" : p }
+# Rows keyed by id, in the order first met: ids[0..nids-1].
+function remember(id) { if (!(id in seen)) { seen[id] = 1; ids[nids++] = id } }
 FNR == 1 {
 	split("", col)
 	for (i = 1; i <= NF; i++)
@@ -149,7 +152,7 @@ if test -n "$tfiles"; then
 			if (!((g, p) in in_group))
 				continue
 			for (j = 1; j <= nt; j++) {
-				line = "| " (p ~ /^rcumap/ ? "**" p "**" : p) " | " tl[j] " |"
+				line = "| " peer_cell(p) " | " tl[j] " |"
 				any = 0
 				for (m = 1; m <= nc; m++) {
 					c = mops(g SUBSEP col[m] SUBSEP tl[j], p)
@@ -285,7 +288,7 @@ if test -n "$mfiles"; then
 			ents[ne++] = n
 		}
 		rows[n] = rows[n] sprintf("| %s | %s | %s | %s | %s | %s |\n",
-			(f("peer") ~ /^rcumap/ ? "**" f("peer") "**" : f("peer")), human(n),
+			peer_cell(f("peer")), human(n),
 			fmt(f("rss_bytes_per_entry"), "%.1f"), fmt(f("own_bytes_per_entry"), "%.1f"),
 			fmt(f("user_bytes_per_entry"), "%.1f"), fmt(f("total_bytes_per_entry"), "%.1f"))
 	}
@@ -313,10 +316,7 @@ if test -f "$dir/latency.csv"; then
 	}
 	NF > 1 {
 		id = f("peer") SUBSEP f("keys")
-		if (!(id in seen)) {
-			seen[id] = 1
-			ids[n++] = id
-		}
+		remember(id)
 		ph = f("phase")
 		p50[id, ph] = f("p50_ns"); p99[id, ph] = f("p99_ns")
 		p999[id, ph] = f("p999_ns"); mx[id, ph] = f("max_ns")
@@ -326,11 +326,11 @@ if test -f "$dir/latency.csv"; then
 	END {
 		print "| peer | keys | p50 | p99 | p99.9 | max | resizes |"
 		print "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < nids; i++) {
 			id = ids[i]
 			split(id, a, SUBSEP)
 			printf "| %s | %s | %s | %s | %s | %s | %s |\n",
-				(a[1] ~ /^rcumap/ ? "**" a[1] "**" : a[1]), human(a[2]),
+				peer_cell(a[1]), human(a[2]),
 				trio(p50[id, "steady"], p50[id, "resizing"]),
 				trio(p99[id, "steady"], p99[id, "resizing"]),
 				trio(p999[id, "steady"], p999[id, "resizing"]),
@@ -354,7 +354,7 @@ if test -f "$dir/reclaim.csv"; then
 	NF > 1 {
 		pend = f("flood_peak_pending_bytes")
 		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			(f("peer") ~ /^rcumap/ ? "**" f("peer") "**" : f("peer")), human(f("keys")),
+			peer_cell(f("peer")), human(f("keys")),
 			fmt(f("lag_p50_ms"), "%.2f"), fmt(f("lag_p99_ms"), "%.2f"),
 			fmt(f("lag_max_ms"), "%.2f"), cell(f("flood_entries")),
 			fmt(f("flood_delete_ms"), "%.1f"),
@@ -378,10 +378,7 @@ if test -f "$dir/update_latency.csv"; then
 	awk -F, "$common"'
 	NF > 1 {
 		id = f("peer") SUBSEP f("keys")
-		if (!(id in seen)) {
-			seen[id] = 1
-			ids[n++] = id
-		}
+		remember(id)
 		ph = f("phase")
 		p50[id, ph] = f("p50_ns"); p999[id, ph] = f("p999_ns"); mx[id, ph] = f("max_ns")
 		if (ph == "growing")
@@ -390,12 +387,12 @@ if test -f "$dir/update_latency.csv"; then
 	END {
 		print "| peer | keys | steady p50 | steady p99.9 | growing p50 | growing p99.9 | growing max | max / steady p99.9 |"
 		print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < nids; i++) {
 			id = ids[i]
 			split(id, a, SUBSEP)
 			s999 = p999[id, "steady"]; gmx = mx[id, "growing"]
 			printf "| %s | %s | %s | %s | %s | %s | %s%s | %s |\n",
-				(a[1] ~ /^rcumap/ ? "**" a[1] "**" : a[1]), human(a[2]),
+				peer_cell(a[1]), human(a[2]),
 				cell(p50[id, "steady"]), cell(s999), cell(p50[id, "growing"]),
 				cell(p999[id, "growing"]), cell(gmx), (stop[id] == 1 ? " (stopped)" : ""),
 				(s999 + 0 > 0 && gmx != "" ? sprintf("%.0f", gmx / s999) : "–")
@@ -419,7 +416,7 @@ if test -f "$dir/bulk.csv"; then
 	NF > 1 {
 		capped = f("capped") == 1 ? sprintf(" (stopped after %s)", f("one_section_done")) : ""
 		printf "| %s | %s | %s%s | %s | %s |\n",
-			(f("peer") ~ /^rcumap/ ? "**" f("peer") "**" : f("peer")), human(f("inserts")),
+			peer_cell(f("peer")), human(f("inserts")),
 			fmt(f("one_section_s"), "%.3f"), capped, fmt(f("separate_s"), "%.3f"),
 			fmt(f("ratio"), "%.2f")
 	}' "$dir/bulk.csv"
@@ -441,7 +438,7 @@ if test -f "$dir/shrinkrss.csv"; then
 	}
 	NF > 1 {
 		printf "| %s | %s | %s | %s | %.1f | %.1f | %s |\n",
-			(f("peer") ~ /^rcumap/ ? "**" f("peer") "**" : f("peer")), human(f("entries")),
+			peer_cell(f("peer")), human(f("entries")),
 			human(f("survivors")), (f("malloc_trim") == 1 ? "yes" : "no"),
 			f("shrunk_rss_bytes") / 1048576, f("fresh_rss_bytes") / 1048576,
 			fmt(f("ratio"), "%.2f")
