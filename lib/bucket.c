@@ -28,19 +28,15 @@ struct rcumap_bucket *rcumap__bucket_alloc(struct rcumap *map, uint32_t n)
 
 	if (map->cache && n <= CACHE_CLASSES)
 		b = rcumap__cache_take(map, n);
-	if (b) {
-		b->map = map;
-		b->dead = DEAD_NONE;
-		b->n = n;
-		return b;
-	}
-	b = rcumap__alloc(map, rcumap__bucket_size(n), RCUMAP_KIND_BUCKET);
-	if (!b)
-		return NULL;
-	if (unlikely((uintptr_t)b & SLOT_FLAGS)) {
-		/* The slot word needs the low 4 bits (include/rcumap.h): refuse it. */
-		rcumap__free(map, b, rcumap__bucket_size(n), RCUMAP_KIND_BUCKET);
-		return NULL;
+	if (!b) {
+		b = rcumap__alloc(map, rcumap__bucket_size(n), RCUMAP_KIND_BUCKET);
+		if (!b)
+			return NULL;
+		if (unlikely((uintptr_t)b & SLOT_FLAGS)) {
+			/* The slot word needs the low 4 bits (include/rcumap.h): refuse it. */
+			rcumap__free(map, b, rcumap__bucket_size(n), RCUMAP_KIND_BUCKET);
+			return NULL;
+		}
 	}
 	b->map = map;
 	b->dead = DEAD_NONE;

@@ -40,6 +40,7 @@ struct rcumap_stripe *rcumap__stripe_trylock(struct rcumap *map)
 /* Try-lock of a given stripe (a callback's); nonzero when taken. */
 int rcumap__stripe_trylock_at(struct rcumap_stripe *st)
 {
+	/* Relaxed peek first, so a taken lock costs no write; the xchg decides. */
 	if (load_relaxed(&st->lock))
 		return 0;
 	/* Takes the lock: acquire pairs with the release in rcumap__stripe_unlock. */
