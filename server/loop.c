@@ -232,6 +232,15 @@ static void conn_close(struct worker *w, struct lconn *l, int dropped)
 static void reap(struct worker *w)
 {
 	struct lconn *l = (struct lconn *)w->dead;
+	struct conn **pp = &w->ready;
+
+	/* A connection closed after it was queued for the next pass leaves the queue. */
+	while (*pp) {
+		if (lc(*pp)->closed)
+			*pp = (*pp)->ready_next;
+		else
+			pp = &(*pp)->ready_next;
+	}
 
 	while (l) {
 		struct lconn *n = l->dead_next;

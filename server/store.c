@@ -126,9 +126,11 @@ static uint64_t key_hash(const void *key, size_t len)
 }
 
 /*
- * Mark a key as used by this thread. A store to this thread's own filter,
+ * Mark a key as read by this thread. A store to this thread's own filter,
  * never to memory another thread writes: the lookup path stays free of
- * shared stores. Only with --maxmemory.
+ * shared stores. Only with --maxmemory. Writes do not mark: a key written
+ * and never read is what a cache should drop first (CLOCK's reference bit),
+ * and a write-heavy load would otherwise mark the whole resident set.
  */
 static void mark_key(const void *key, size_t klen)
 {
@@ -411,7 +413,6 @@ int store_rmw(const void *key, size_t klen, store_rmw_fn fn, void *arg,
 				if (!cur)
 					count_add(&my()->expired, 1);
 			}
-			mark_key(key, klen);
 			return RMW_SET;
 		}
 		sval_discard(nv);
@@ -441,7 +442,6 @@ int store_put(const void *key, size_t klen, struct sval *v)
 				if (is_expired(raw))
 					count_add(&my()->expired, 1);
 			}
-			mark_key(key, klen);
 			return 0;
 		}
 		if (rc == -EAGAIN || rc == -ENOENT || rc == -EEXIST)
@@ -575,8 +575,8 @@ int store_init(void)
 	if (rc < 0)
 		return rc;
 	now_ms = 0;
-	/* Live data gets 85% of the limit; the sweeper corrects it from RSS. */
-	st_relaxed(&live_target, cfg.maxmemory - cfg.maxmemory / 100 * 15);
+	/* Live data gets 75% of the limit; the sweeper corrects it from RSS. */
+	st_relaxed(&live_target, cfg.maxmemory / 100 * 75);
 	return 0;
 }
 
@@ -644,18 +644,20 @@ static void sweep_cb(const void *key, size_t len, void *value, void *arg)
 }
 
 /*
- * Keep live_target so that RSS stays under maxmemory: RSS above 97% of the
- * limit lowers the target by 1% of the limit per tick (down to 40%); RSS
- * under 90% raises it back slowly, up to the initial 85%.
+ * Keep live_target so that RSS stays under maxmemory: RSS above 92% of the
+ * limit lowers the target by 1% of the limit per tick (down to 30%); RSS
+ * under 85% raises it back slowly, up to the initial 75%. The rest of the
+ * limit is for what live bytes do not count: values freed but waiting for
+ * their grace period, malloc's holes, the map's tables, buffers, stacks.
  */
 static void adjust_target(uint64_t rss)
 {
 	uint64_t t = ld_relaxed(&live_target); /* only the sweeper writes it */
 	uint64_t max = cfg.maxmemory, step = max / 100;
 
-	if (rss > max - 3 * step && t > 40 * step)
+	if (rss > 92 * step && t > 30 * step)
 		t -= step;
-	else if (rss < max - 10 * step && t < 85 * step)
+	else if (rss < 85 * step && t < 75 * step)
 		t += step / 4;
 	st_relaxed(&live_target, t); /* read by evict() as a hint */
 }
@@ -699,7 +701,7 @@ void *store_sweeper(void *arg)
 			 * counts; near the limit, give whole free pages back (at most
 			 * a few times a second: it briefly locks each arena).
 			 */
-			if (rss > cfg.maxmemory / 100 * 95 && now_ms - last_trim_ms >= 250) {
+			if (rss > cfg.maxmemory / 100 * 90 && now_ms - last_trim_ms >= 250) {
 				last_trim_ms = now_ms;
 				malloc_trim(0);
 				rss = read_rss();

@@ -94,7 +94,8 @@ class Proc:
         return self.proc.poll() is None
 
     def output(self):
-        self.logf.flush()
+        if not self.logf.closed:
+            self.logf.flush()
         with open(self.log, errors="replace") as f:
             return f.read()
 
