@@ -322,6 +322,8 @@ static int evict(uint64_t extra)
 
 	if (!cfg.maxmemory || live <= target)
 		return 0;
+	if (extra > target)
+		return -ENOMEM; /* it cannot fit even in an empty store: evict nothing */
 	e.need = live - target;
 	/* Bounded: at most two passes over the map, forced on the second. */
 	while (e.need > 0 && rounds < 2) {
@@ -341,7 +343,7 @@ static int evict(uint64_t extra)
 		if (e.visited > (size_t)1 << 16) /* bound one writer's stall */
 			break;
 	}
-	return live_bytes() <= target + (target >> 4) ? 0 : -ENOMEM;
+	return live_bytes() + extra <= target + (target >> 4) ? 0 : -ENOMEM;
 }
 
 /* ---- reads and updates -------------------------------------------------- */
