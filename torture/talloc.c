@@ -124,6 +124,7 @@ int talloc_reader_token;
 static __thread uint64_t tls_rng;  /* this thread's failure-injection stream */
 static __thread unsigned tls_gen;  /* init_gen the stream was seeded for; 0: none */
 static __thread uint32_t tls_tid;  /* gettid(), cached */
+static __thread unsigned *tls_busy; /* talloc_thread_busy_flag; NULL: none */
 
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -437,6 +438,18 @@ static int inject_failure(void)
 	return splitmix64(&tls_rng) % 1000000u < cfg.fail_ppm;
 }
 
+void talloc_thread_busy_flag(unsigned *flag)
+{
+	tls_busy = flag;
+}
+
+static void set_busy(unsigned v)
+{
+	/* Read by the stall detector's thread; a hint, no ordering needed. */
+	if (tls_busy)
+		__atomic_store_n(tls_busy, v, __ATOMIC_RELAXED);
+}
+
 static void *obj_new(size_t size, int kind, int zero)
 {
 	struct talloc_hdr *h;
@@ -444,7 +457,9 @@ static void *obj_new(size_t size, int kind, int zero)
 
 	if (size > SIZE_MAX - sizeof(*h) - TALLOC_CANARY_BYTES)
 		return NULL;
+	set_busy(1);
 	h = malloc(sizeof(*h) + size + TALLOC_CANARY_BYTES);
+	set_busy(0);
 	if (!h)
 		return NULL;
 	memset(h, 0, sizeof(*h));
@@ -895,7 +910,9 @@ static void release_list(struct talloc_hdr *h)
 		stat_sub(&st.quarantined, 1);
 		/* Orders nothing: a stale reader in a broken build sees GONE, not ours. */
 		__atomic_store_n(&h->magic, TALLOC_MAGIC_GONE, __ATOMIC_RELAXED);
+		set_busy(1);
 		free(h);
+		set_busy(0);
 		h = next;
 	}
 }

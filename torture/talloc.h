@@ -151,6 +151,13 @@ void talloc_init(const struct talloc_config *cfg);
  */
 void talloc_thread_init(unsigned id);
 
+/*
+ * Optional, per thread: *flag is 1 while this thread is inside malloc or
+ * free, so a stall detector can tell the C library's (or a sanitizer's)
+ * allocator lock, which no reader holds, from a wait for a reader.
+ */
+void talloc_thread_busy_flag(unsigned *flag);
+
 /* rcumap_config.alloc and .free; arg is unused (pass NULL). */
 void *talloc_alloc(size_t size, enum rcumap_kind kind, void *arg);
 void talloc_free(void *ptr, size_t size, enum rcumap_kind kind, void *arg);

@@ -573,6 +573,7 @@ struct thr {
 	unsigned idle_gen;      /* odd while idle by design (waiting for a phase) */
 	unsigned lc_idle_round; /* lincheck: the round it has finished */
 	unsigned paused;        /* resizer: the pause ticket it acknowledged */
+	unsigned in_malloc;     /* 1 inside malloc/free (talloc_thread_busy_flag) */
 	uint64_t section_ns;    /* start of its current long read section; 0: none */
 	/* Owner only. */
 	uint64_t seq;           /* values made */
@@ -1006,8 +1007,9 @@ struct hold_watch {
  * runnable but hardly scheduled (2 cores, a dozen threads: the scheduler can
  * leave a thread that yielded waiting for hundreds of ms), or in the
  * kernel's uninterruptible sleep (state D: a page fault or the address-space
- * lock, which no reader holds): undecided, the hold goes on, up to
- * HOLD_EXTEND_NS.
+ * lock, which no reader holds), or asleep inside malloc or free (the
+ * allocator's lock; TSan's is held across long stretches under load):
+ * undecided, the hold goes on, up to HOLD_EXTEND_NS.
  */
 static int hold_decide(struct thr *t, struct hold_watch *hw, uint64_t el, int last)
 {
@@ -1023,6 +1025,9 @@ static int hold_decide(struct thr *t, struct hold_watch *hw, uint64_t el, int la
 	cpu = thread_cpu_ns(w->tid) - hw->cpu0;
 	st = thread_kstate(w->ktid);
 	if ((st == 'R' || st == 'D') && cpu < HOLD_RAN_NS && !last)
+		return 1;
+	/* Asleep on the allocator's own lock (a sanitizer's, under load): no reader holds it. */
+	if (st == 'S' && LOAD(&w->in_malloc) && !last)
 		return 1;
 	dump_stack(w->tid, w->name);
 	tfail(E_STALL, 0,
@@ -1928,6 +1933,7 @@ static void *thread_main(void *arg)
 	self = t;
 	STORE(&t->ktid, gettid());
 	talloc_thread_init(t->wid);
+	talloc_thread_busy_flag(&t->in_malloc);
 	test_thread_register();
 	switch (t->role) {
 	case RO_READER: run_reader(t, 0); break;
