@@ -164,6 +164,15 @@ class Memcached(Proc):
         super().__init__(argv + list(args), [self.port], "memcached")
 
 
+def stop_checked(srv):
+    """SIGTERM srv; None when it exited 0, else why not, with its log's tail."""
+    try:
+        srv.stop_clean()
+        return None
+    except Exception as e:  # a timeout or a non-zero exit: both are the answer
+        return str(e)
+
+
 def report(results):
     """Print one line per (name, ok, detail) and exit 0 only if all passed."""
     failed = 0

@@ -491,25 +491,6 @@ def _short(v):
     return s if len(s) < 200 else s[:200] + "...(%d chars)" % len(s)
 
 
-def stop_checked(srv):
-    """srv.stop_clean(); None when it exited 0, else why not, with its log.
-    (If the server had already died, stop_clean cannot read the closed
-    log: read the file here.)"""
-    try:
-        srv.stop_clean()
-        return None
-    except Exception as e:
-        rc = srv.proc.returncode
-        if rc in (0, None) or "its log" in str(e):
-            return str(e)
-        try:
-            with open(srv.log, errors="replace") as f:
-                log = f.read()[-4000:]
-        except OSError as e2:
-            log = "(unreadable: %s)" % e2
-        return "rcumapd (%s) exited with status %d; its log:\n%s" % (srv.flavor, rc, log)
-
-
 def main():
     results = []
     notes = []
@@ -551,7 +532,7 @@ def main():
         except Exception as e:
             results.append(("%s run" % flavor, False, "%s: %s" % (type(e).__name__, e)))
         # always: a server that died shows its exit status and log here
-        why = stop_checked(srv)
+        why = harness.stop_checked(srv)
         results.append(("%s clean shutdown" % flavor, why is None, why or ""))
     for n in notes:
         print("note (not asserted): " + n)

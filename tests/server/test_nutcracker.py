@@ -204,25 +204,6 @@ def _checks(label, nc, backends_resp, backends_mc, results):
                     % (label, stored, got == want, per), ok, ""))
 
 
-def stop_checked(srv):
-    """srv.stop_clean(); None when it exited 0, else why not, with its log.
-    (If the server had already died, stop_clean cannot read the closed
-    log: read the file here.)"""
-    try:
-        srv.stop_clean()
-        return None
-    except Exception as e:
-        rc = srv.proc.returncode
-        if rc in (0, None) or "its log" in str(e):
-            return str(e)
-        try:
-            with open(srv.log, errors="replace") as f:
-                log = f.read()[-4000:]
-        except OSError as e2:
-            log = "(unreadable: %s)" % e2
-        return "rcumapd (%s) exited with status %d; its log:\n%s" % (srv.flavor, rc, log)
-
-
 def main():
     results = []
     with harness.RedisServer() as r1, harness.RedisServer() as r2, \
@@ -240,7 +221,7 @@ def main():
     except Exception as e:
         results.append(("rcumapd (%s) run" % flavor, False, "%s: %s" % (type(e).__name__, e)))
     for i, s in enumerate(servers):
-        why = stop_checked(s)
+        why = harness.stop_checked(s)
         results.append(("rcumapd backend %d clean shutdown" % (i + 1), why is None, why or ""))
     harness.report(results)
 
