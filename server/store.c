@@ -577,8 +577,8 @@ int store_init(void)
 	if (rc < 0)
 		return rc;
 	now_ms = 0;
-	/* Live data gets 75% of the limit; the sweeper corrects it from RSS. */
-	st_relaxed(&live_target, cfg.maxmemory / 100 * 75);
+	/* Live data gets 65% of the limit; the sweeper corrects it from RSS. */
+	st_relaxed(&live_target, cfg.maxmemory / 100 * 65);
 	return 0;
 }
 
@@ -646,9 +646,9 @@ static void sweep_cb(const void *key, size_t len, void *value, void *arg)
 }
 
 /*
- * Keep live_target so that RSS stays under maxmemory: RSS above 92% of the
+ * Keep live_target so that RSS stays under maxmemory: RSS above 90% of the
  * limit lowers the target by 1% of the limit per tick (down to 30%); RSS
- * under 85% raises it back slowly, up to the initial 75%. The rest of the
+ * under 80% raises it back slowly, up to 70%. The rest of the
  * limit is for what live bytes do not count: values freed but waiting for
  * their grace period, malloc's holes, the map's tables, buffers, stacks.
  */
@@ -657,9 +657,9 @@ static void adjust_target(uint64_t rss)
 	uint64_t t = ld_relaxed(&live_target); /* only the sweeper writes it */
 	uint64_t max = cfg.maxmemory, step = max / 100;
 
-	if (rss > 92 * step && t > 30 * step)
+	if (rss > 90 * step && t > 30 * step)
 		t -= step;
-	else if (rss < 85 * step && t < 75 * step)
+	else if (rss < 80 * step && t < 70 * step)
 		t += step / 4;
 	st_relaxed(&live_target, t); /* read by evict() as a hint */
 }
