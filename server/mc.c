@@ -76,18 +76,18 @@ static void count(enum mc_counter k, uint64_t n)
 {
 	if (!my_slot) {
 		/* Uniqueness of the index needs atomicity, not ordering. */
-		unsigned i = __atomic_fetch_add(&slot_next, 1, __ATOMIC_RELAXED);
+		unsigned i = add_relaxed(&slot_next, 1);
 
 		my_slot_shared = i >= MC_SLOTS - 1;
 		my_slot = &slots[my_slot_shared ? MC_SLOTS - 1 : i];
 	}
 	if (my_slot_shared) {
-		__atomic_fetch_add(&my_slot->v[k], n, __ATOMIC_RELAXED);
+		add_relaxed(&my_slot->v[k], n); /* shared slot: a counter, no ordering */
 	} else {
 		/* Owner-only: a relaxed store keeps readers tear-free. */
-		uint64_t x = __atomic_load_n(&my_slot->v[k], __ATOMIC_RELAXED);
+		uint64_t x = ld_relaxed(&my_slot->v[k]);
 
-		__atomic_store_n(&my_slot->v[k], x + n, __ATOMIC_RELAXED);
+		st_relaxed(&my_slot->v[k], x + n);
 	}
 }
 
@@ -96,7 +96,7 @@ static uint64_t counter_sum(enum mc_counter k)
 	uint64_t s = 0;
 
 	for (unsigned i = 0; i < MC_SLOTS; i++)
-		s += __atomic_load_n(&slots[i].v[k], __ATOMIC_RELAXED);
+		s += ld_relaxed(&slots[i].v[k]); /* statistics: pairs with count(), no ordering */
 	return s;
 }
 
