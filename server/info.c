@@ -191,7 +191,6 @@ static void sec_rcumap(struct sb *b, const struct store_info *si)
 {
 	static const char *const kinds[RCUMAP_STATS_KINDS] = { "bucket", "entry", "table" };
 	const struct rcumap_stats *m = &si->map;
-	uint64_t pend_obj = 0, pend_bytes = 0;
 
 	sb_printf(b, "# Rcumap\r\n"
 		  "rcumap_flavor:%s\r\n"
@@ -207,8 +206,6 @@ static void sec_rcumap(struct sb *b, const struct store_info *si)
 		uint64_t po = sub0(m->kind[k].retired, m->kind[k].reclaimed);
 		uint64_t pb = sub0(m->kind[k].retired_bytes, m->kind[k].reclaimed_bytes);
 
-		pend_obj += po;
-		pend_bytes += pb;
 		sb_printf(b, "rcumap_retired_%s:%" PRIu64 "\r\n"
 			  "rcumap_reclaimed_%s:%" PRIu64 "\r\n"
 			  "rcumap_pending_%s:%" PRIu64 "\r\n"
@@ -223,7 +220,7 @@ static void sec_rcumap(struct sb *b, const struct store_info *si)
 		  "rcumap_pending_bytes:%" PRIu64 "\r\n"
 		  "rcumap_memb_sys_membarrier:%d\r\n"
 		  "\r\n",
-		  pend_obj, pend_bytes, si->membarrier);
+		  si->pending_objects, si->pending_bytes, si->membarrier);
 }
 
 static int is_name(const char *s, size_t n, const char *name)

@@ -91,12 +91,6 @@ static struct lconn *lc(struct conn *c)
 	return (struct lconn *)c;
 }
 
-static void counter_inc(uint64_t *p, uint64_t n)
-{
-	/* Owner-only counter read by INFO: relaxed store, no RMW needed. */
-	st_relaxed(p, ld_relaxed(p) + n);
-}
-
 /* ---- buffers -------------------------------------------------------------- */
 
 int buf_reserve(struct buf *b, size_t n)
@@ -222,9 +216,9 @@ static void conn_close(struct worker *w, struct lconn *l, int dropped)
 		l->next->prev = l->prev;
 	l->dead_next = (struct lconn *)w->dead;
 	w->dead = &l->c;
-	counter_inc(&w->clients, (uint64_t)-1);
+	count_own(&w->clients, (uint64_t)-1);
 	if (dropped)
-		counter_inc(&w->dropped, 1);
+		count_own(&w->dropped, 1);
 	add_relaxed(&clients_now, (uint64_t)-1); /* a counter for --maxclients; no ordering */
 }
 
@@ -342,7 +336,7 @@ static void conn_run(struct worker *w, struct lconn *l)
 		n = run_protocol(c, cfg.pass_budget);
 	}
 	if (n > 0)
-		counter_inc(&w->commands, (uint64_t)n);
+		count_own(&w->commands, (uint64_t)n);
 	if (n < 0)
 		c->close_after_write = 1;
 	else if ((unsigned)n >= cfg.pass_budget && c->in.end > c->in.start)
@@ -356,7 +350,7 @@ flush:
 	if (c->close_after_write)
 		c->in.start = c->in.end = 0; /* input after QUIT or an error is ignored */
 	if (n < 0)
-		counter_inc(&w->dropped, 1);
+		count_own(&w->dropped, 1);
 	conn_flush(w, l);
 }
 
@@ -429,8 +423,8 @@ static void adopt(struct worker *w, int fd, enum proto proto)
 	if (l->next)
 		l->next->prev = l;
 	w->all = &l->c;
-	counter_inc(&w->clients, 1);
-	counter_inc(&w->connections, 1);
+	count_own(&w->clients, 1);
+	count_own(&w->connections, 1);
 }
 
 /* New connections and the stop request; returns 1 when the worker must stop. */

@@ -85,9 +85,7 @@ static void count(enum mc_counter k, uint64_t n)
 		add_relaxed(&my_slot->v[k], n); /* shared slot: a counter, no ordering */
 	} else {
 		/* Owner-only: a relaxed store keeps readers tear-free. */
-		uint64_t x = ld_relaxed(&my_slot->v[k]);
-
-		st_relaxed(&my_slot->v[k], x + n);
+		count_own(&my_slot->v[k], n);
 	}
 }
 
@@ -680,16 +678,12 @@ static void cmd_stats(struct conn *c)
 	struct server_counters sc;
 	struct store_info si;
 	struct rusage ru;
-	uint64_t now = store_now_ms(), pending = 0, pending_bytes = 0;
+	uint64_t now = store_now_ms();
 
 	server_counters(&sc);
 	store_info(&si);
 	memset(&ru, 0, sizeof(ru));
 	getrusage(RUSAGE_SELF, &ru);
-	for (int k = 0; k < RCUMAP_STATS_KINDS; k++) {
-		pending += si.map.kind[k].retired - si.map.kind[k].reclaimed;
-		pending_bytes += si.map.kind[k].retired_bytes - si.map.kind[k].reclaimed_bytes;
-	}
 	STAT_U("pid", getpid());
 	STAT_U("uptime", now > sc.start_ms ? (now - sc.start_ms) / 1000 : 0);
 	STAT_U("time", now / 1000);
@@ -717,8 +711,8 @@ static void cmd_stats(struct conn *c)
 	STAT_U("rcumap_resizing", si.map.resizing);
 	STAT_U("rcumap_grows", si.map.grows);
 	STAT_U("rcumap_shrinks", si.map.shrinks);
-	STAT_U("rcumap_pending_objects", pending);
-	STAT_U("rcumap_pending_bytes", pending_bytes);
+	STAT_U("rcumap_pending_objects", si.pending_objects);
+	STAT_U("rcumap_pending_bytes", si.pending_bytes);
 	STAT_U("rcumap_rss_bytes", si.rss_bytes);
 	STAT_U("rcumap_commands", sc.commands);
 	out_add(c, "END\r\n", 5);

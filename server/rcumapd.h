@@ -35,6 +35,11 @@
 #define ld_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define st_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define add_relaxed(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+/* A counter only its owner thread writes: no RMW; readers load it relaxed. */
+static inline void count_own(uint64_t *p, uint64_t n)
+{
+	st_relaxed(p, ld_relaxed(p) + n);
+}
 /* Acquire/release: a flag that publishes data written before it. */
 #define ld_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define st_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
@@ -242,6 +247,8 @@ int store_scan(uint64_t *cursor, size_t count, store_scan_fn fn, void *arg);
 /* Everything INFO and memcached's stats report about the store. */
 struct store_info {
 	struct rcumap_stats map;
+	uint64_t pending_objects;     /* retired - reclaimed, summed over the kinds */
+	uint64_t pending_bytes;       /* the same in bytes */
 	uint64_t used_bytes;          /* values and keys held, with pending frees */
 	uint64_t maxmemory;
 	uint64_t rss_bytes;           /* resident set size, from /proc/self/statm */

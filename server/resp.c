@@ -1309,23 +1309,13 @@ static void cmd_select(struct conn *c, struct arg *av, int ac)
 
 static void cmd_info(struct conn *c, struct arg *av, int ac)
 {
-	char *parts[8], *one = NULL;
+	char *parts[8];
 	size_t total = 0;
 	int n = 0;
 
-	if (ac <= 1) {
-		one = info_text(NULL, 0);
-		if (!one) {
-			reply_oom(c);
-			return;
-		}
-		reply_bulk(c, one, strlen(one));
-		free(one);
-		return;
-	}
-	/* Several sections: each one's text, in the order asked (at most 8). */
-	for (int i = 1; i < ac && n < 8; i++) {
-		parts[n] = info_text(av[i].p, av[i].len);
+	/* Each section's text, in the order asked (at most 8); none: all of them. */
+	for (int i = 1; i < (ac > 1 ? ac : 2) && n < 8; i++) {
+		parts[n] = ac > 1 ? info_text(av[i].p, av[i].len) : info_text(NULL, 0);
 		if (!parts[n]) {
 			while (n > 0)
 				free(parts[--n]);

@@ -98,12 +98,6 @@ static struct tcount *my(void)
 	return tc ? tc : &counts[0];
 }
 
-static void count_add(uint64_t *field, uint64_t n)
-{
-	/* Owner-only counter read by INFO: relaxed, no RMW needed, pairs with sum(). */
-	st_relaxed(field, ld_relaxed(field) + n);
-}
-
 /* 64-bit hash of a key for the reference marks (not the map's hash). */
 static uint64_t key_hash(const void *key, size_t len)
 {
@@ -245,12 +239,12 @@ static void free_value(void *value, void *arg)
 
 static void charge(struct sval *v)
 {
-	count_add(&my()->charged, charge_of(v));
+	count_own(&my()->charged, charge_of(v));
 }
 
 static void discharge(const struct sval *v)
 {
-	count_add(&my()->discharged, charge_of(v));
+	count_own(&my()->discharged, charge_of(v));
 }
 
 /* ---- eviction ----------------------------------------------------------- */
@@ -291,7 +285,7 @@ static void evict_cb(const void *key, size_t len, void *value, void *arg)
 	if (is_expired(v)) {
 		if (rcumap_delete_if(map, key, len, v) == 0) {
 			discharge(v);
-			count_add(&my()->expired, 1);
+			count_own(&my()->expired, 1);
 		}
 		return;
 	}
@@ -302,7 +296,7 @@ static void evict_cb(const void *key, size_t len, void *value, void *arg)
 		uint64_t c = charge_of(v);
 
 		discharge(v);
-		count_add(&my()->evicted, 1);
+		count_own(&my()->evicted, 1);
 		e->need = e->need > c ? e->need - c : 0;
 	}
 }
@@ -327,8 +321,6 @@ static int evict(uint64_t extra)
 	e.need = live - target;
 	/* Bounded: at most two passes over the map, forced on the second. */
 	while (e.need > 0 && rounds < 2) {
-		size_t before = e.visited;
-
 		if (rcumap_scan(map, &t->hand, 64, evict_cb, &e) < 0)
 			t->hand = 0;
 		if (t->hand == 0) {
@@ -336,8 +328,6 @@ static int evict(uint64_t extra)
 			if (e.cold_seen == 0)
 				e.force = 1;
 		}
-		if (e.visited == before && t->hand == 0 && rcumap_count(map) == 0)
-			break;
 		if (e.visited > 4096 && e.cold_seen == 0)
 			e.force = 1;
 		if (e.visited > (size_t)1 << 16) /* bound one writer's stall */
@@ -356,15 +346,15 @@ const struct sval *store_get(const void *key, size_t klen)
 		/* Compare-delete: a value stored since the lookup is never lost. */
 		if (rcumap_delete_if(map, key, klen, v) == 0) {
 			discharge(v);
-			count_add(&my()->expired, 1);
+			count_own(&my()->expired, 1);
 		}
 		v = NULL;
 	}
 	if (!v) {
-		count_add(&my()->misses, 1);
+		count_own(&my()->misses, 1);
 		return NULL;
 	}
-	count_add(&my()->hits, 1);
+	count_own(&my()->hits, 1);
 	mark_key(key, klen);
 	return v;
 }
@@ -393,7 +383,7 @@ int store_rmw(const void *key, size_t klen, store_rmw_fn fn, void *arg,
 			if (rc == 0) {
 				discharge(raw);
 				if (!cur)
-					count_add(&my()->expired, 1);
+					count_own(&my()->expired, 1);
 				return RMW_DELETE;
 			}
 			if (rc == -EAGAIN || rc == -ENOENT)
@@ -413,7 +403,7 @@ int store_rmw(const void *key, size_t klen, store_rmw_fn fn, void *arg,
 			if (raw) {
 				discharge(raw);
 				if (!cur)
-					count_add(&my()->expired, 1);
+					count_own(&my()->expired, 1);
 			}
 			return RMW_SET;
 		}
@@ -442,7 +432,7 @@ int store_put(const void *key, size_t klen, struct sval *v)
 			if (raw) {
 				discharge(raw);
 				if (is_expired(raw))
-					count_add(&my()->expired, 1);
+					count_own(&my()->expired, 1);
 			}
 			return 0;
 		}
@@ -465,7 +455,7 @@ int store_del(const void *key, size_t klen)
 		if (rc == 0) {
 			discharge(raw);
 			if (is_expired(raw)) {
-				count_add(&my()->expired, 1);
+				count_own(&my()->expired, 1);
 				return 0;
 			}
 			return 1;
@@ -554,6 +544,15 @@ void store_info(struct store_info *out)
 
 	memset(out, 0, sizeof(*out));
 	rcumap_stats(map, &out->map);
+	for (int k = 0; k < RCUMAP_STATS_KINDS; k++) {
+		const struct rcumap_stats *m = &out->map;
+
+		/* Counters read one by one: clamp rather than wrap. */
+		if (m->kind[k].retired > m->kind[k].reclaimed)
+			out->pending_objects += m->kind[k].retired - m->kind[k].reclaimed;
+		if (m->kind[k].retired_bytes > m->kind[k].reclaimed_bytes)
+			out->pending_bytes += m->kind[k].retired_bytes - m->kind[k].reclaimed_bytes;
+	}
 	out->used_bytes = c > fr ? c - fr : 0;
 	out->maxmemory = cfg.maxmemory;
 	out->rss_bytes = read_rss();
@@ -641,7 +640,7 @@ static void sweep_cb(const void *key, size_t len, void *value, void *arg)
 	s->visited++;
 	if (is_expired(v) && rcumap_delete_if(map, key, len, v) == 0) {
 		discharge(v);
-		count_add(&my()->expired, 1);
+		count_own(&my()->expired, 1);
 	}
 }
 

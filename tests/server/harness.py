@@ -173,6 +173,27 @@ def stop_checked(srv):
         return str(e)
 
 
+def for_each_flavor(results, body):
+    """Run body(srv, flavor) against a fresh 2-worker rcumapd per flavor.
+
+    Appends (name, ok, detail) to results for a server that did not start,
+    for an exception out of body, and for the clean-shutdown check, which
+    always runs: a server that died shows its exit status and log there.
+    """
+    for flavor in FLAVORS:
+        try:
+            srv = Rcumapd(flavor=flavor, threads=2)
+        except Exception as e:
+            results.append(("%s start" % flavor, False, str(e)))
+            continue
+        try:
+            body(srv, flavor)
+        except Exception as e:
+            results.append(("%s run" % flavor, False, "%s: %s" % (type(e).__name__, e)))
+        why = stop_checked(srv)
+        results.append(("%s clean shutdown" % flavor, why is None, why or ""))
+
+
 def report(results):
     """Print one line per (name, ok, detail) and exit 0 only if all passed."""
     failed = 0

@@ -503,37 +503,29 @@ def main():
         # memccapable flushed it; the sequence starts from an empty cache
         ref = run_ops(mc.port, seq)
         ref_raw = raw_replies(mc.port)
-    for flavor in harness.FLAVORS:
-        try:
-            srv = harness.Rcumapd(flavor=flavor, threads=2)
-        except Exception as e:
-            results.append(("%s start" % flavor, False, str(e)))
-            continue
-        try:
-            rc, n, bad, out = memccapable(srv.mc_port)
-            ok = rc == 0 and n == MEMCCAPABLE_TESTS and not bad
-            results.append(("%s memccapable -a: %d/%d passed, exit %d"
-                            % (flavor, n, MEMCCAPABLE_TESTS, rc), ok,
-                            "" if ok else "not passed: %s; output tail:\n%s"
-                            % (", ".join(bad) or "-", out[-1500:])))
-            got = run_ops(srv.mc_port, seq)
-            compare_ops(flavor, seq, ref, got, results, notes)
-            got_raw = raw_replies(srv.mc_port)
-            nraw = 0
-            for req, rv, gv in zip(RAW, ref_raw, got_raw):
-                if rv != gv:
-                    nraw += 1
-                    results.append(("%s raw: %r" % (flavor, req[:70] + (
-                        b"...(%d bytes)" % len(req) if len(req) > 70 else b"")), False,
-                        "memcached %r, rcumapd %r" % (rv, gv)))
-            results.append(("%s raw: %d requests, %d differ" % (flavor, len(RAW), nraw),
-                            nraw == 0, ""))
-            cross_protocol(srv, b"x:%d:" % os.getpid(), results)
-        except Exception as e:
-            results.append(("%s run" % flavor, False, "%s: %s" % (type(e).__name__, e)))
-        # always: a server that died shows its exit status and log here
-        why = harness.stop_checked(srv)
-        results.append(("%s clean shutdown" % flavor, why is None, why or ""))
+
+    def each(srv, flavor):
+        rc, n, bad, out = memccapable(srv.mc_port)
+        ok = rc == 0 and n == MEMCCAPABLE_TESTS and not bad
+        results.append(("%s memccapable -a: %d/%d passed, exit %d"
+                        % (flavor, n, MEMCCAPABLE_TESTS, rc), ok,
+                        "" if ok else "not passed: %s; output tail:\n%s"
+                        % (", ".join(bad) or "-", out[-1500:])))
+        got = run_ops(srv.mc_port, seq)
+        compare_ops(flavor, seq, ref, got, results, notes)
+        got_raw = raw_replies(srv.mc_port)
+        nraw = 0
+        for req, rv, gv in zip(RAW, ref_raw, got_raw):
+            if rv != gv:
+                nraw += 1
+                results.append(("%s raw: %r" % (flavor, req[:70] + (
+                    b"...(%d bytes)" % len(req) if len(req) > 70 else b"")), False,
+                    "memcached %r, rcumapd %r" % (rv, gv)))
+        results.append(("%s raw: %d requests, %d differ" % (flavor, len(RAW), nraw),
+                        nraw == 0, ""))
+        cross_protocol(srv, b"x:%d:" % os.getpid(), results)
+
+    harness.for_each_flavor(results, each)
     for n in notes:
         print("note (not asserted): " + n)
     harness.report(results)

@@ -586,34 +586,26 @@ def main():
         ref_py = run_redispy(ref_srv.port, seq)
         ref_raw = run_raw(ref_srv.port, seq2)
         ref_inl = run_inline(ref_srv.port, b"inl:")
-        for flavor in harness.FLAVORS:
-            try:
-                srv = harness.Rcumapd(flavor=flavor, threads=2)
-            except Exception as e:
-                results.append(("%s start" % flavor, False, str(e)))
-                continue
-            try:
-                got_py = run_redispy(srv.resp_port, seq)
-                compare("%s redis-py" % flavor, seq, ref_py, got_py, results, raw=False)
-                got_raw = run_raw(srv.resp_port, seq2)
-                compare("%s raw" % flavor, seq2, ref_raw, got_raw, results, raw=True)
-                got_inl = run_inline(srv.resp_port, b"inl:")
-                for line, r, g in zip(inline_sequence(b"inl:") + [b"<blank lines> PING",
-                                                                   b"<unbalanced quote>",
-                                                                   b"<after it>"],
-                                      ref_inl, got_inl):
-                    if r != g:
-                        results.append(("%s inline %r" % (flavor, line), False,
-                                        "redis-server %r, rcumapd %r" % (r, g)))
-                ninl = sum(1 for r, g in zip(ref_inl, got_inl) if r != g)
-                ninl += abs(len(ref_inl) - len(got_inl))
-                results.append(("%s inline: %d commands, %d differ" % (flavor, len(ref_inl), ninl),
-                                ninl == 0, ""))
-            except Exception as e:
-                results.append(("%s run" % flavor, False, "%s: %s" % (type(e).__name__, e)))
-            # always: a server that died shows its exit status and log here
-            why = harness.stop_checked(srv)
-            results.append(("%s clean shutdown" % flavor, why is None, why or ""))
+
+        def each(srv, flavor):
+            got_py = run_redispy(srv.resp_port, seq)
+            compare("%s redis-py" % flavor, seq, ref_py, got_py, results, raw=False)
+            got_raw = run_raw(srv.resp_port, seq2)
+            compare("%s raw" % flavor, seq2, ref_raw, got_raw, results, raw=True)
+            got_inl = run_inline(srv.resp_port, b"inl:")
+            for line, r, g in zip(inline_sequence(b"inl:") + [b"<blank lines> PING",
+                                                               b"<unbalanced quote>",
+                                                               b"<after it>"],
+                                  ref_inl, got_inl):
+                if r != g:
+                    results.append(("%s inline %r" % (flavor, line), False,
+                                    "redis-server %r, rcumapd %r" % (r, g)))
+            ninl = sum(1 for r, g in zip(ref_inl, got_inl) if r != g)
+            ninl += abs(len(ref_inl) - len(got_inl))
+            results.append(("%s inline: %d commands, %d differ" % (flavor, len(ref_inl), ninl),
+                            ninl == 0, ""))
+
+        harness.for_each_flavor(results, each)
     harness.report(results)
 
 

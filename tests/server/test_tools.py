@@ -174,22 +174,14 @@ def main():
     with harness.Memcached() as ref:
         check_memcslap(ref.port, "memcached (oracle)", results)
         check_memcaslap(ref.port, "memcached (oracle)", results)
-    for flavor in harness.FLAVORS:
-        try:
-            srv = harness.Rcumapd(flavor=flavor, threads=2)
-        except Exception as e:
-            results.append(("%s start" % flavor, False, str(e)))
-            continue
-        try:
-            check_benchmark(srv.resp_port, flavor, results, payload)
-            check_cli(srv.resp_port, flavor, results)
-            check_memcslap(srv.mc_port, flavor, results)
-            check_memcaslap(srv.mc_port, flavor, results)
-        except Exception as e:
-            results.append(("%s run" % flavor, False, "%s: %s" % (type(e).__name__, e)))
-        # always: a server that died shows its exit status and log here
-        why = harness.stop_checked(srv)
-        results.append(("%s clean shutdown" % flavor, why is None, why or ""))
+
+    def each(srv, flavor):
+        check_benchmark(srv.resp_port, flavor, results, payload)
+        check_cli(srv.resp_port, flavor, results)
+        check_memcslap(srv.mc_port, flavor, results)
+        check_memcaslap(srv.mc_port, flavor, results)
+
+    harness.for_each_flavor(results, each)
     harness.report(results)
 
 
