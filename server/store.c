@@ -576,8 +576,8 @@ int store_init(void)
 	if (rc < 0)
 		return rc;
 	now_ms = 0;
-	/* Live data gets 65% of the limit; the sweeper corrects it from RSS. */
-	st_relaxed(&live_target, cfg.maxmemory / 100 * 65);
+	/* Live data gets 55% of the limit; the sweeper corrects it from RSS. */
+	st_relaxed(&live_target, cfg.maxmemory / 100 * 55);
 	return 0;
 }
 
@@ -645,20 +645,21 @@ static void sweep_cb(const void *key, size_t len, void *value, void *arg)
 }
 
 /*
- * Keep live_target so that RSS stays under maxmemory: RSS above 90% of the
- * limit lowers the target by 1% of the limit per tick (down to 30%); RSS
- * under 80% raises it back slowly, up to 70%. The rest of the
- * limit is for what live bytes do not count: values freed but waiting for
- * their grace period, malloc's holes, the map's tables, buffers, stacks.
+ * Keep live_target so that RSS stays under maxmemory: RSS above 88% of the
+ * limit lowers the target by 2% of the limit per tick (down to 30%); RSS
+ * under 78% raises it back slowly, up to 60%. The rest of the limit is for
+ * what live bytes do not count: values freed but waiting for their grace
+ * period (at a few hundred MB/s of writes, 10-15 MB of them), malloc's
+ * holes, the map's tables, buffers, stacks.
  */
 static void adjust_target(uint64_t rss)
 {
 	uint64_t t = ld_relaxed(&live_target); /* only the sweeper writes it */
 	uint64_t max = cfg.maxmemory, step = max / 100;
 
-	if (rss > 90 * step && t > 30 * step)
-		t -= step;
-	else if (rss < 80 * step && t < 70 * step)
+	if (rss > 88 * step && t > 32 * step)
+		t -= 2 * step;
+	else if (rss < 78 * step && t < 60 * step)
 		t += step / 4;
 	st_relaxed(&live_target, t); /* read by evict() as a hint */
 }
@@ -671,10 +672,11 @@ void store_sweeper_stop(void)
 	pthread_mutex_unlock(&sweep_lock);
 }
 
-#define SWEEP_TICK_MS 20
+#define SWEEP_TICK_MS 10
 
 void *store_sweeper(void *arg)
 {
+	/* credit: entries the sweeper may still visit, in thousandths. */
 	uint64_t cursor = 0, last_epoch_ms = 0, last_trim_ms = 0, credit = 0;
 
 	(void)arg;
@@ -686,13 +688,16 @@ void *store_sweeper(void *arg)
 
 		store_tick();
 		/* Visit expire_rate entries per second, in ticks; bounded per tick. */
-		credit += (uint64_t)cfg.expire_rate * SWEEP_TICK_MS / 1000;
-		if (credit > 0) {
+		credit += (uint64_t)cfg.expire_rate * SWEEP_TICK_MS;
+		if (credit >= 1000) {
 			struct sweep_ctx s = { 0 };
+			uint64_t visits = credit / 1000;
 
-			if (rcumap_scan(map, &cursor, credit, sweep_cb, &s) < 0)
+			if (rcumap_scan(map, &cursor, visits, sweep_cb, &s) < 0)
 				cursor = 0;
-			credit = s.visited >= credit ? 0 : (cursor == 0 ? 0 : credit - s.visited);
+			/* A finished round or a full quota uses the credit up. */
+			credit = (s.visited >= visits || cursor == 0) ? credit % 1000
+								       : credit - s.visited * 1000;
 		}
 		if (cfg.maxmemory) {
 			uint64_t rss = read_rss();
@@ -702,7 +707,7 @@ void *store_sweeper(void *arg)
 			 * counts; near the limit, give whole free pages back (at most
 			 * a few times a second: it briefly locks each arena).
 			 */
-			if (rss > cfg.maxmemory / 100 * 90 && now_ms - last_trim_ms >= 250) {
+			if (rss > cfg.maxmemory / 100 * 85 && now_ms - last_trim_ms >= 250) {
 				last_trim_ms = now_ms;
 				malloc_trim(0);
 				rss = read_rss();
