@@ -189,6 +189,42 @@ int rcumap_destroy(struct rcumap *map);
 void *rcumap_get(struct rcumap *map, const void *key, size_t len);
 
 /*
+ * rcumap_get_batch - look up many keys at once, overlapping their cache misses.
+ * @map: the map.
+ * @n: the number of keys; any count, 0 included.
+ * @keys, @lens: key i is keys[i], lens[i] bytes long, for i < n. The same
+ * key may appear more than once.
+ * @values: receives, for each i < n, the value stored for key i, or NULL
+ * when it is absent.
+ *
+ * Each values[i] is what rcumap_get(map, keys[i], lens[i]) would have
+ * returned at some instant during the call. The instants of different keys
+ * may differ: the batch as a whole is not a snapshot, exactly as n separate
+ * rcumap_get calls are not.
+ *
+ * The keys are worked through in groups: for a group, every key is hashed
+ * and its slot prefetched, then every slot is read and its bucket
+ * prefetched, then every bucket is searched. A lookup of a large table
+ * waits on two dependent cache misses, the slot and then the bucket; a
+ * group overlaps those misses of all its keys, where separate lookups pay
+ * them one after another. The shape (parallel arrays of pointers and
+ * lengths, results in a third) is the one a command parser already has in
+ * hand, such as a server's argument vector, so no key is copied.
+ *
+ * Return: the number of keys found, from 0 to n. -EINVAL, with nothing
+ * written to @values, if map is NULL, if n > 0 and any array is NULL, or if
+ * any key is invalid (NULL with nonzero length, length above
+ * RCUMAP_KEY_MAX). Values stay valid until the caller leaves its read
+ * section, as with rcumap_get.
+ * Context: as rcumap_get: inside the caller's read section, wait-free, no
+ * lock, no atomic read-modify-write, no store to shared memory (other than
+ * @values), no allocation.
+ * Ordering: acquire, per key, as rcumap_get.
+ */
+long rcumap_get_batch(struct rcumap *map, size_t n, const void *const keys[],
+		      const size_t lens[], void *values[]);
+
+/*
  * rcumap_insert - store a value for a key that is absent.
  *
  * Return: 0; -EEXIST if the key is present (nothing changes, the caller
