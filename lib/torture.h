@@ -90,6 +90,9 @@ void rcumap_torture_cache_get(const void *obj, int kind);
  * MIGRATE_SKIP      a migration chunk driven by an update leaves its last
  *                   slot of the newer generation unfilled, and the switch
  *                   goes ahead
+ * BATCH_NO_FORWARD  a batched lookup reads the frozen bucket of the
+ *                   generation it loaded instead of following the
+ *                   forwarding mark to the key's newer slot
  */
 /* ---- 3. ThreadSanitizer ---------------------------------------------------------- */
 
