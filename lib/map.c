@@ -225,20 +225,21 @@ void *rcumap_get(struct rcumap *map, const void *key, size_t len)
 
 /*
  * Keys per group of rcumap_get_batch. A group issues up to two prefetches
- * per key before it waits on any: its slots, then its buckets. A core can
- * keep only so many misses in flight (the L1 miss buffers: 10-12 on the
- * x86-64 cores of the 2010s, 16 or more on recent ones and on Apple and
- * Neoverse cores), and a group's prefetches beyond that queue behind the
- * first ones; a group much smaller leaves buffers idle, and every group
- * pays its three passes' loop overhead. Measured on this project's 2-core
- * x86-64 machine (docs/benchmarks.md, "Batched lookups": mapbench
- * --experiments batch, 1M and 10M keys, half hits): ops/s rose from 4 keys
- * per group to 16 and was flat to 32, so 16, the size of one pipelined
- * client read, is the default. -DRCUMAP_BATCH_GROUP=N overrides it for such
- * measurements.
+ * per key before it waits on any: its slots, then its buckets. A core keeps
+ * only so many misses in flight (L1 miss buffers: 10-12 on the x86-64 cores
+ * of the 2010s, 20 and more on recent x86-64, Apple and Neoverse cores, with
+ * the L2's queue behind them); prefetches beyond that wait for a free
+ * buffer, and a group much smaller leaves buffers idle while every group
+ * pays its three passes. Measured (docs/benchmarks.md, "Group size": 1M and
+ * 10M keys, half hits, 1 thread, an AMD EPYC of CPU family 26): from 4 to 16
+ * keys per group, batches ran 1.4-1.7x faster; calls of 64 keys ran 19-36%
+ * faster with groups of 32 than of 16 and slower again with 64; calls of 16
+ * keys are one group for any size from 16 up. So 32: 64 prefetches in
+ * flight at most, and 32 bucket lines (2 KiB) read back from L1.
+ * -DRCUMAP_BATCH_GROUP=N overrides it for such measurements.
  */
 #ifndef RCUMAP_BATCH_GROUP
-#define RCUMAP_BATCH_GROUP 16
+#define RCUMAP_BATCH_GROUP 32
 #endif
 
 /*
