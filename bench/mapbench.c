@@ -92,6 +92,23 @@
  *   monitor samples the peer's pending bytes every ms for the peak; drain is
  *   the time from the last delete until the monitor sees nothing pending
  *   and every value reclaimed (or, after 10 s, until barrier returns).
+ * - Batch (peers with a batched lookup: rcumap's rcumap_get_batch, and
+ *   oa-unsync's own, which hashes a group of 16 keys and prefetches their
+ *   home slots before it probes any: the ceiling): at each -k key count, a
+ *   pre-sized table per peer built as for the mixed runs; lookups only,
+ *   indices uniform over [0, 2n) (half hit), T threads of -t. Modes: one
+ *   lookup per key (the peer's inlined get), and batched calls of K keys
+ *   for each K of --batch-keys, which look up the same indices in the same
+ *   order (the same seeds). -b B is lookups per read section: B single
+ *   lookups, or ceil(B/K) calls (a call is never split, so -b 1 gives each
+ *   call a section of its own); every lookup counts as one operation.
+ *   Each found value is checked against its key's index and each call's
+ *   count against its values; a mode with a wrong answer, or whose hit
+ *   rate is outside 45-55% (the table holds exactly half of the range), is
+ *   reported as a problem and left out. Rounds, rotation and medians as
+ *   for the mixed runs, with (peer, mode) pairs rotated. Ratios: to the
+ *   same peer's single lookups, to the unsynchronised table's single
+ *   lookups (issue 13's ceiling) and to its batched calls of the same K.
  * - Threads in the driver's own loops (writers, flood, resizer) on a qsbr
  *   peer announce quiescent states themselves (mapbench_run.h).
  *
@@ -111,6 +128,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mapbench_batch.h"
 #include "mapbench_opts.h"
 #include "mapbench_results.h"
 #include "mapbench_run.h"
@@ -138,22 +156,6 @@
 #define MB_EST_BULK_ONE_S 3.0	/* bulk, one read section (capped by its deadline) */
 #define MB_EST_BULK_SEP_S 0.1	/* bulk, separate sections, with the destroy */
 #define MB_EST_START_S 0.002	/* creating and joining a team */
-
-/* Peers that failed a build or check: skipped from then on (index in o->peers). */
-static const char *mb_broken[MB_PEERS_MAX];
-
-static double mb_elapsed(double t0)
-{
-	return now_seconds() - t0;
-}
-
-static void mb_break(unsigned pi, const struct bench_peer *p, const char *why)
-{
-	if (mb_broken[pi] == NULL) {
-		mb_problem("%s: %s; skipped from now on", p->name, why);
-		mb_broken[pi] = why;
-	}
-}
 
 static int mb_takes_part(const struct bench_peer *p, int fill, unsigned get_pct, unsigned threads)
 {
@@ -550,6 +552,17 @@ static double mb_estimate(const struct mb_opts *o)
 			}
 		}
 	}
+	if (o->experiments & (1u << MB_BATCH)) {
+		for (unsigned k = 0; k < o->keys.n; k++) {
+			uint64_t n = o->keys.v[k];
+
+			for (unsigned pi = 0; pi < o->npeers; pi++)
+				if (mb_batch_peer(o->peers[pi]))
+					s += mb_est(n, MB_EST_BUILD_NS) + mb_est(n, MB_EST_DESTROY_NS) +
+					     (double)o->rounds * o->threads.n * mb_batch_modes(o) *
+					     ((double)o->run_ms * 1e-3 + MB_EST_START_S);
+		}
+	}
 	if (o->experiments & (1u << MB_FILL)) {
 		for (unsigned k = 0; k < o->fill_keys.n; k++) {
 			uint64_t n = o->fill_keys.v[k];
@@ -618,6 +631,13 @@ static void mb_print_plan(const struct mb_opts *o, double estimate)
 	if (o->experiments & (1u << MB_FILL)) {
 		printf("%s", sep);
 		mb_print_plan_list("fill at", &o->fill_keys);
+		sep = "; ";
+	}
+	if (o->experiments & (1u << MB_BATCH)) {
+		printf("%s", sep);
+		mb_print_plan_list("batch at", &o->keys);
+		mb_print_plan_list(" keys, single and", &o->batch_keys);
+		printf(" keys per call");
 		sep = "; ";
 	}
 	if (o->experiments & (1u << MB_MEMORY)) {
@@ -689,6 +709,9 @@ int main(int argc, char **argv)
 	if (o.experiments & (1u << MB_FILL))
 		for (unsigned k = 0; k < o.fill_keys.n; k++)
 			mb_run_fill(&o, o.fill_keys.v[k], t_start);
+	if (o.experiments & (1u << MB_BATCH))
+		for (unsigned k = 0; k < o.keys.n; k++)
+			mb_run_batch(&o, o.keys.v[k], t_start);
 	if (o.experiments & (1u << MB_LATENCY)) {
 		mb_run_latency(&o);
 		mb_run_update_latency(&o);

@@ -41,11 +41,12 @@ enum mb_experiment {
 	MB_RECLAIM,
 	MB_BULK,
 	MB_SHRINKRSS,
+	MB_BATCH,
 	MB_EXPERIMENTS
 };
 
 static const char *const mb_experiment_names[MB_EXPERIMENTS] = {
-	"throughput", "fill", "memory", "latency", "reclaim", "bulk", "shrinkrss",
+	"throughput", "fill", "memory", "latency", "reclaim", "bulk", "shrinkrss", "batch",
 };
 
 static const char *const mb_dist_names[] = { "uniform", "zipf" };	/* by enum bench_dist */
@@ -64,6 +65,7 @@ struct mb_opts {
 	struct mb_list zipf_keys;	/* key counts at which non-uniform dists run */
 	struct mb_list fill_keys;	/* key counts of the fill experiment */
 	struct mb_list memory_keys;	/* entry counts of the memory experiment */
+	struct mb_list batch_keys;	/* keys per batched call of the batch experiment */
 	uint64_t special_keys;		/* table size of the latency and reclaim runs */
 	uint64_t run_ms;		/* one mixed measurement */
 	uint64_t latency_ms;		/* each latency phase */
@@ -102,6 +104,7 @@ enum {
 	MB_OPT_BULK_DEADLINE,
 	MB_OPT_SHRINK_KEYS,
 	MB_OPT_SHRINK_ONE,
+	MB_OPT_BATCH_KEYS,
 };
 
 static const struct option mb_long_options[] = {
@@ -129,6 +132,7 @@ static const struct option mb_long_options[] = {
 	{ "dry-run", no_argument, NULL, MB_OPT_DRY_RUN },
 	{ "bulk-deadline", required_argument, NULL, MB_OPT_BULK_DEADLINE },
 	{ "shrink-keys", required_argument, NULL, MB_OPT_SHRINK_KEYS },
+	{ "batch-keys", required_argument, NULL, MB_OPT_BATCH_KEYS },
 	{ "memory-one", required_argument, NULL, MB_OPT_MEMORY_ONE },	/* hidden */
 	{ "shrink-one", required_argument, NULL, MB_OPT_SHRINK_ONE },	/* hidden */
 	{ NULL, 0, NULL, 0 },
@@ -166,7 +170,7 @@ static __attribute__((noreturn)) void mb_usage(const char *prog, int status)
 		"usage: %s [--quick | --full] [-k keys,...] [-m mixes,...] [-d uniform,zipf]\n"
 		"          [-t threads,...] [-p peers,...] [-s seconds] [-r rounds] [-b batch]\n"
 		"          [--seed N] [--experiments throughput,fill,memory,latency,reclaim,\n"
-		"          bulk,shrinkrss] [-o results-dir] [--selftest]\n"
+		"          bulk,shrinkrss,batch] [-o results-dir] [--selftest]\n"
 		"Measures rcumap against the compiled peers; see the comment at the top of\n"
 		"bench/mapbench.c for the method. Options after a preset override it.\n"
 		"  --full          keys 10K,1M,10M; mixes 100,90,50,0; uniform, Zipf at 1M;\n"
@@ -176,7 +180,8 @@ static __attribute__((noreturn)) void mb_usage(const char *prog, int status)
 		"                  0.1 s x 3 rounds; fill at 100K; memory at 1M; latency and\n"
 		"                  reclaim 0.5 s at 1M; bulk deadline 5 s; shrinkrss at 1M\n"
 		"                  (about 3 minutes on 2 cores)\n"
-		"  -k LIST         key counts of the mixed runs, each %" PRIu64 "..%" PRIu64 "\n"
+		"  -k LIST         key counts of the mixed runs and of the batch experiment,\n"
+		"                  each %" PRIu64 "..%" PRIu64 "\n"
 		"  -m LIST         lookup percentages, each 0..100 (the rest: insert/delete)\n"
 		"  -d LIST         key distributions: uniform, zipf (s=0.99)\n"
 		"  -t LIST         thread counts, each 1..%d\n"
@@ -187,10 +192,13 @@ static __attribute__((noreturn)) void mb_usage(const char *prog, int status)
 	fprintf(f,
 		"  -s SECONDS      one mixed measurement, 0.01..3600, up to 3 decimals\n"
 		"  -r ROUNDS       rounds, 1..%d; medians are reported\n"
-		"  -b BATCH        operations per read section, 1..%d (default 128)\n"
+		"  -b BATCH        operations per read section, 1..%d (default 128); the\n"
+		"                  batch experiment never splits a call: ceil(BATCH/K) calls\n"
 		"  --seed N        0..2^64-1 (default 1); every peer sees the same sequence\n"
 		"  --experiments LIST  any of throughput,fill,memory,latency,reclaim,bulk,\n"
-		"                  shrinkrss (default all); latency also times updates\n"
+		"                  shrinkrss,batch (default all); latency also times updates;\n"
+		"                  batch: lookups one at a time against batched calls of the\n"
+		"                  same keys, by the peers that have one\n"
 		"  -o DIR          results directory, created (default ./bench-results)\n"
 		"  --selftest      run bench_selftest on every peer (or those of -p), print\n"
 		"                  'N passed, N failed', exit 1 if any failed\n"
@@ -206,10 +214,11 @@ static __attribute__((noreturn)) void mb_usage(const char *prog, int status)
 		"  --bulk-deadline S     each bulk measurement (50000 inserts) stops there and\n"
 		"                        is reported as capped\n"
 		"  --shrink-keys N       shrinkrss: entries before deleting 90%% of them (1M)\n"
+		"  --batch-keys LIST     batch: keys per batched call, each 1..%d (16)\n"
 		"  --dry-run       print the reproduce line, the plan and its estimated\n"
 		"                  duration, and exit\n"
 		"  -h, --help      this text\n",
-		MB_ROUNDS_MAX, MB_BATCH_MAX);
+		MB_ROUNDS_MAX, MB_BATCH_MAX, BENCH_BATCH_KEYS_MAX);
 	exit(status);
 }
 
@@ -370,6 +379,7 @@ static void mb_preset(struct mb_opts *o, int quick)
 	o->special_keys = 1000000;
 	o->shrink_keys = 1000000;
 	o->rounds = 3;
+	MB_SET_LIST(&o->batch_keys, 16);
 	if (quick) {
 		MB_SET_LIST(&o->keys, 10000, 1000000);
 		MB_SET_LIST(&o->mixes, 100, 90, 50);
@@ -520,6 +530,16 @@ static void mb_parse(int argc, char **argv, struct mb_opts *o)
 			if (parse_u64(optarg, MB_KEYS_MIN, MB_KEYS_MAX, &o->shrink_keys))
 				mb_bad(prog, "--shrink-keys: bad key count '%s'", optarg);
 			break;
+		case MB_OPT_BATCH_KEYS:
+			if (mb_parse_list(optarg, 1, BENCH_BATCH_KEYS_MAX, &o->batch_keys))
+				mb_bad(prog, "--batch-keys: bad list '%s' (each 1..%d)", optarg,
+				       BENCH_BATCH_KEYS_MAX);
+			for (unsigned i = 1; i < o->batch_keys.n; i++)
+				for (unsigned j = 0; j < i; j++)
+					if (o->batch_keys.v[i] == o->batch_keys.v[j])
+						mb_bad(prog, "--batch-keys: %" PRIu64 " twice in '%s'",
+						       o->batch_keys.v[i], optarg);
+			break;
 		case MB_OPT_SHRINK_ONE:
 			/* --shrink-one PEER N shrink|fresh: a child of shrinkrss. */
 			o->shrink_one = optarg;
@@ -601,6 +621,7 @@ static void mb_print_command(FILE *f, const char *prog, const struct mb_opts *o)
 	mb_print_ms(f, "--reclaim-seconds", o->reclaim_ms);
 	mb_print_ms(f, "--bulk-deadline", o->bulk_deadline_ms);
 	fprintf(f, " --shrink-keys %" PRIu64, o->shrink_keys);
+	mb_print_list(f, "--batch-keys", &o->batch_keys);
 	fprintf(f, " -o %s\n", o->outdir);
 }
 

@@ -34,12 +34,12 @@
 
 enum {
 	MB_CSV_THROUGHPUT, MB_CSV_MEMORY, MB_CSV_LATENCY, MB_CSV_RECLAIM,
-	MB_CSV_UPDATE_LATENCY, MB_CSV_BULK, MB_CSV_SHRINKRSS, MB_CSVS
+	MB_CSV_UPDATE_LATENCY, MB_CSV_BULK, MB_CSV_SHRINKRSS, MB_CSV_BATCH, MB_CSVS
 };
 
 static const char *const mb_csv_names[MB_CSVS] = {
 	"throughput.csv", "memory.csv", "latency.csv", "reclaim.csv",
-	"update_latency.csv", "bulk.csv", "shrinkrss.csv",
+	"update_latency.csv", "bulk.csv", "shrinkrss.csv", "batch.csv",
 };
 
 static const char *const mb_csv_headers[MB_CSVS] = {
@@ -53,6 +53,8 @@ static const char *const mb_csv_headers[MB_CSVS] = {
 	"peer,flavor,keys,phase,p50_ns,p99_ns,p999_ns,max_ns,updates,seconds,stopped",
 	"peer,flavor,inserts,one_section_s,separate_s,ratio,one_section_done,capped",
 	"peer,flavor,entries,survivors,malloc_trim,shrunk_rss_bytes,fresh_rss_bytes,ratio",
+	"peer,flavor,keys,threads,batch_keys,ops_per_section,rounds,median_mops,min_mops,"
+	"max_mops,hit_pct,ratio_single,ratio_ceiling,ratio_batch_ceiling",
 };
 
 /* One throughput configuration; rows with equal cells are compared. */
@@ -113,6 +115,24 @@ struct mb_bulk_row {
 	int capped;		/* one_s is the deadline's: a lower bound */
 };
 
+/*
+ * The batch experiment (mapbench_batch.h): one peer, key count, thread
+ * count and mode. Ratios < 0: not applicable. ratio_single is over the
+ * same peer's single lookups of the same cell, ratio_ceiling over the
+ * unsynchronised table's single lookups, ratio_batch_ceiling over its
+ * batched calls of the same size.
+ */
+struct mb_batch_row {
+	const struct bench_peer *peer;
+	uint64_t keys;
+	unsigned threads;
+	unsigned batch_keys;	/* 0: one lookup at a time */
+	unsigned rounds;
+	double med, min, max;	/* Mops/s, lookups */
+	double hit;		/* fraction of the lookups that found their key, all rounds */
+	double ratio_single, ratio_ceiling, ratio_batch_ceiling;
+};
+
 /* RSS after a 90% delete and a shrink vs a fresh map (mapbench_write.h). */
 struct mb_shrink_row {
 	const struct bench_peer *peer;
@@ -133,6 +153,8 @@ static struct {
 	unsigned nbulk;
 	struct mb_shrink_row shrink[MB_PEERS_MAX];
 	unsigned nshrink;
+	struct mb_batch_row *batch;
+	size_t nbatch, capbatch;
 	const struct bench_peer *rec_peer[MB_PEERS_MAX];  /* reclaim lag p50, for the targets */
 	double rec_p50[MB_PEERS_MAX];
 	unsigned nrec;
@@ -181,7 +203,7 @@ static void mb_results_open(const struct mb_opts *o)
 	static const unsigned csv_of[MB_CSVS] = {
 		(1u << MB_THROUGHPUT) | (1u << MB_FILL), 1u << MB_MEMORY,
 		1u << MB_LATENCY, 1u << MB_RECLAIM, 1u << MB_LATENCY, 1u << MB_BULK,
-		1u << MB_SHRINKRSS,
+		1u << MB_SHRINKRSS, 1u << MB_BATCH,
 	};
 	int rc = mb_mkdirs(o->outdir);
 
@@ -205,6 +227,8 @@ static void mb_results_close(void)
 	}
 	free(mb_res.rows);
 	mb_res.rows = NULL;
+	free(mb_res.batch);
+	mb_res.batch = NULL;
 }
 
 /* The first line a command prints, or "unknown". */
@@ -534,7 +558,8 @@ static void mb_target(struct mb_targets *t, const char *name, double measured, i
 
 	snprintf(req, sizeof(req), "%s%.2f", at_least ? ">=" : "<=", required);
 	if (t->covered++ == 0)
-		printf("\n# targets (uniform keys, presized tables, 2 threads for throughput)\n"
+		printf("\n# targets (uniform keys, presized tables, 2 threads for throughput,\n"
+		       "# 1 and 2 for batch)\n"
 		       "%-78s %9s %9s %s\n", "target", "measured", "required", "status");
 	t->passed += pass;
 	printf("%-78s %9.3f %9s %s\n", name, measured, req, pass ? "PASS" : "MISS");
@@ -680,6 +705,38 @@ static void mb_write_targets(struct mb_targets *t, const char *rc)
 	}
 }
 
+/*
+ * Issue 13's batch targets of rcumap peer rc, at 1 and 2 threads: a batch
+ * of MB_BATCH_TARGET_KEYS at 1M and 10M keys at least 2.0x the same
+ * lookups one at a time and at least the unsynchronised table's single
+ * lookups; at 10K keys (in cache) no slower than single lookups.
+ */
+#define MB_BATCH_TARGET_KEYS 16
+
+static void mb_batch_targets(struct mb_targets *t, const char *rc)
+{
+	char name[160];
+
+	for (size_t i = 0; i < mb_res.nbatch; i++) {
+		const struct mb_batch_row *r = &mb_res.batch[i];
+		int big = r->keys == 1000000 || r->keys == 10000000;
+
+		if (strcmp(r->peer->name, rc) != 0 || r->batch_keys != MB_BATCH_TARGET_KEYS ||
+		    r->threads > 2 || (!big && r->keys != 10000))
+			continue;
+		if (r->ratio_single >= 0) {
+			snprintf(name, sizeof(name), "%" PRIu64 " keys batch %u %ut: %s batch / "
+				 "single", r->keys, r->batch_keys, r->threads, rc);
+			mb_target(t, name, r->ratio_single, 1, big ? 2.0 : 1.0);
+		}
+		if (big && r->ratio_ceiling >= 0) {
+			snprintf(name, sizeof(name), "%" PRIu64 " keys batch %u %ut: %s batch / "
+				 "unsynchronised single", r->keys, r->batch_keys, r->threads, rc);
+			mb_target(t, name, r->ratio_ceiling, 1, 1.0);
+		}
+	}
+}
+
 /* The issue's targets that this run covered; writes targets.csv. */
 static void mb_targets_report(const struct mb_opts *o)
 {
@@ -719,6 +776,7 @@ static void mb_targets_report(const struct mb_opts *o)
 		}
 		mb_write_targets(&t, rc);
 		mb_write_ratio_targets(&t, o, rc, lf);
+		mb_batch_targets(&t, rc);
 	}
 	if (t.covered == 0)
 		printf("\n# targets: none covered by this run\n");

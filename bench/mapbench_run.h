@@ -238,6 +238,22 @@ static uint64_t mb_count(const struct bench_peer *p, void *table)
 	return n;
 }
 
+/* Peers that failed a build or check: skipped from then on (index in o->peers). */
+static const char *mb_broken[MB_PEERS_MAX];
+
+static double mb_elapsed(double t0)
+{
+	return now_seconds() - t0;
+}
+
+static void mb_break(unsigned pi, const struct bench_peer *p, const char *why)
+{
+	if (mb_broken[pi] == NULL) {
+		mb_problem("%s: %s; skipped from now on", p->name, why);
+		mb_broken[pi] = why;
+	}
+}
+
 /* ---- teams ---------------------------------------------------------------- */
 
 struct mb_worker {
@@ -264,6 +280,7 @@ static uint64_t mb_sink;
 /* What a team did, summed over its threads. */
 struct mb_outcome {
 	uint64_t ops[3], done[3], acc;
+	uint64_t wrong;		/* lookup runs: wrong values or counts (bench_counts.wrong) */
 	double rate;		/* mixed: sum of per-thread ops/s; fill: inserts / slowest thread's s */
 	double max_seconds;
 	double cpu_seconds;	/* summed over the workers: tells a stopped fill that was
@@ -369,6 +386,7 @@ static void mb_team_join(struct mb_team *team, int fill, struct mb_outcome *out)
 			out->done[k] += c->done[k];
 		}
 		out->acc += c->acc;
+		out->wrong += c->wrong;
 		out->cpu_seconds += team->w[i].cpu_seconds;
 		total += ops;
 		if (c->seconds > out->max_seconds)

@@ -96,13 +96,22 @@ struct bench_peer {
 	/* Entries now (exact when quiet). */
 	uint64_t (*count)(void *table);
 
-	/* RCU peers, for the bulk run (NULL elsewhere; last, so that the
-	 * positional initialiser of peer_tbb.cc need not name them): enter
-	 * and leave the caller's read section (qsbr: nothing, online is the
-	 * section), and insert inside one, announcing no quiescent state. */
+	/* RCU peers, for the bulk run (NULL elsewhere): enter and leave the
+	 * caller's read section (qsbr: nothing, online is the section), and
+	 * insert inside one, announcing no quiescent state. peer_tbb.cc's
+	 * positional initialiser names every member: new ones go last and
+	 * get a line there too. */
 	void (*read_lock)(void);
 	void (*read_unlock)(void);
 	int (*insert_held)(void *table, uint64_t key, uint64_t value);
+
+	/* Peers with a batched lookup, for the batch experiment (both NULL
+	 * elsewhere): the lookup loop (BENCH_DEFINE_LOOKUP_RUN, from a
+	 * registered thread), and one batched call of n (at most
+	 * BENCH_BATCH_KEYS_MAX) keys b->key[] in its own read section, which
+	 * writes b->val[] and returns how many it found. */
+	void (*run_lookups)(void *table, const struct bench_work *w, struct bench_counts *out);
+	long (*get_batch)(void *table, unsigned n, struct bench_batch *b);
 };
 
 /* Every peer compiled in, NULL-terminated (bench/peers.c). */

@@ -7,6 +7,10 @@
  * doubling, deletion by backward shift (no tombstones). No synchronisation
  * at all: mapbench runs it single-threaded or read-only only
  * (PEER_UNSYNCHRONISED).
+ *
+ * Its batched lookup (the batch experiment's ceiling) works in groups of
+ * OA_BATCH_GROUP keys as rcumap_get_batch does: hash every key of the group
+ * and prefetch its home slot's line, then probe each.
  */
 
 #include <errno.h>
@@ -27,6 +31,8 @@ struct oatable {
 };
 
 #define OA_MIN_SLOTS 16
+/* Keys per prefetch group of a batched lookup: rcumap's default group. */
+#define OA_BATCH_GROUP 16
 
 _Static_assert(sizeof(struct oaslot) == 16, "two words per slot");
 
@@ -72,9 +78,10 @@ static void oathread_op(void)
 
 #define OA_NO_BATCH_OP(t) ((void)(t))
 
-static inline uint64_t oaget_in(struct oatable *t, uint64_t key)
+/* The value of key, 0 if absent, probing from slot i (its home slot). */
+static inline uint64_t oaprobe(const struct oatable *t, uint64_t i, uint64_t key)
 {
-	for (uint64_t i = bench_hash(key) & t->mask;; i = (i + 1) & t->mask) {
+	for (;; i = (i + 1) & t->mask) {
 		const struct oaslot *s = &t->s[i];
 
 		if (s->value == 0)
@@ -82,6 +89,34 @@ static inline uint64_t oaget_in(struct oatable *t, uint64_t key)
 		if (s->key == key)
 			return s->value;
 	}
+}
+
+static inline uint64_t oaget_in(struct oatable *t, uint64_t key)
+{
+	return oaprobe(t, bench_hash(key) & t->mask, key);
+}
+
+/* Groups of OA_BATCH_GROUP: hash and prefetch every home slot, then probe. */
+static inline long oaget_batch_in(struct oatable *t, unsigned n, struct bench_batch *b)
+{
+	uint64_t home[OA_BATCH_GROUP];
+	long found = 0;
+
+	for (unsigned g = 0; g < n; g += OA_BATCH_GROUP) {
+		unsigned m = n - g < OA_BATCH_GROUP ? n - g : OA_BATCH_GROUP;
+
+		for (unsigned i = 0; i < m; i++) {
+			home[i] = bench_hash(b->key[g + i]) & t->mask;
+			__builtin_prefetch(&t->s[home[i]]);
+		}
+		for (unsigned i = 0; i < m; i++) {
+			uint64_t v = oaprobe(t, home[i], b->key[g + i]);
+
+			b->val[g + i] = (void *)(uintptr_t)v;
+			found += v != 0;
+		}
+	}
+	return found;
 }
 
 /* Places an entry known to be absent; the table has a free slot. */
@@ -164,6 +199,14 @@ BENCH_DEFINE_RUN(oarun, struct oatable, OA_NO_BATCH_OP, OA_NO_BATCH_OP, OA_NO_BA
 
 BENCH_DEFINE_SINGLE_OPS(oaget, oainsert, oaremove, oaget_in, oainsert_in, oaremove_in)
 
+BENCH_DEFINE_LOOKUP_RUN(oarun_lookups, struct oatable, OA_NO_BATCH_OP, OA_NO_BATCH_OP,
+			OA_NO_BATCH_OP, oaget_in, oaget_batch_in)
+
+static long oaget_batch(void *table, unsigned n, struct bench_batch *b)
+{
+	return oaget_batch_in(table, n, b);
+}
+
 static void oamem(void *table, struct peer_mem *out)
 {
 	struct oatable *t = table;
@@ -196,4 +239,6 @@ const struct bench_peer peer_oa_unsync = {
 	.barrier = NULL,
 	.mem = oamem,
 	.count = oacount,
+	.run_lookups = oarun_lookups,
+	.get_batch = oaget_batch,
 };

@@ -186,6 +186,21 @@ static inline int rremove_in(struct rtable *t, uint64_t key)
 
 BENCH_DEFINE_RUN(rrun, struct rtable, rlock, runlock, rquiesce, rget_in, rinsert_in, rremove_in)
 
+/* Inside the read section: one rcumap_get_batch over b's arrays. */
+static inline long rget_batch_in(struct rtable *t, unsigned n, struct bench_batch *b)
+{
+	long found = rcumap_get_batch(t->map, n, b->ptr, b->len, b->val);
+
+	if (__builtin_expect(t->tracking, 0) && found > 0)
+		for (unsigned i = 0; i < n; i++)
+			if (b->val[i])
+				b->val[i] = (void *)(uintptr_t)((const struct rvalue *)b->val[i])->value;
+	return found;
+}
+
+BENCH_DEFINE_LOOKUP_RUN(rrun_lookups, struct rtable, rlock, runlock, rquiesce, rget_in,
+			rget_batch_in)
+
 /*
  * The single operations end with a quiescent state (qsbr), so that a thread
  * using only them never holds back grace periods.
@@ -199,6 +214,17 @@ static uint64_t rget(void *table, uint64_t key)
 	PEER_RCU(read_unlock)();
 	PEER_QUIESCE();
 	return v;
+}
+
+static long rget_batch(void *table, unsigned n, struct bench_batch *b)
+{
+	long found;
+
+	PEER_RCU(read_lock)();
+	found = rget_batch_in(table, n, b);
+	PEER_RCU(read_unlock)();
+	PEER_QUIESCE();
+	return found;
 }
 
 static int rinsert(void *table, uint64_t key, uint64_t value)
@@ -318,6 +344,8 @@ static uint64_t rcount(void *table)
 		.read_lock = rread_lock,					\
 		.read_unlock = rread_unlock,					\
 		.insert_held = rinsert_held,					\
+		.run_lookups = rrun_lookups,					\
+		.get_batch = rget_batch,					\
 	};
 
 RCUMAP_PEER(peer_rcumap, "", rcreate_own)

@@ -131,4 +131,6 @@ extern "C" const struct bench_peer peer_tbb = {
 	nullptr,		/* read_lock */
 	nullptr,		/* read_unlock */
 	nullptr,		/* insert_held */
+	nullptr,		/* run_lookups */
+	nullptr,		/* get_batch */
 };

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* peers.c: the list of every peer compiled into bench/mapbench (and the broken one for the self-test's negative control). */
+/* peers.c: the list of every peer compiled into bench/mapbench (and the broken ones for the self-test's negative controls). */
 
 #include <stddef.h>
 
@@ -64,6 +64,11 @@ static uint64_t broken_count(void *table)
 	return peer_oa_unsync.count(table);
 }
 
+static int oa_remove(void *table, uint64_t key)
+{
+	return peer_oa_unsync.remove(table, key);
+}
+
 static const struct bench_peer peer_broken = {
 	.name = "broken",
 	.flavor = "-",
@@ -77,6 +82,51 @@ static const struct bench_peer peer_broken = {
 	.insert = broken_insert,
 	.remove = broken_remove,
 	.count = broken_count,
+};
+
+/*
+ * "broken-batch": oa-unsync whose batched lookup answers only the first
+ * BROKEN_BATCH_KEYS keys of a call and reports the rest absent (a batch
+ * that forgets every group after the first), in get_batch and in its
+ * lookup loop alike. Every other operation is oa-unsync's own, so the
+ * self-test must catch it in its batch parts alone.
+ */
+#define BROKEN_BATCH_KEYS 8
+
+#define BROKEN_NO_OP(t) ((void)(t))
+
+static inline uint64_t broken_get_in(void *table, uint64_t key)
+{
+	return peer_oa_unsync.get(table, key);
+}
+
+static long broken_get_batch(void *table, unsigned n, struct bench_batch *b)
+{
+	long found = peer_oa_unsync.get_batch(table, n < BROKEN_BATCH_KEYS ? n : BROKEN_BATCH_KEYS, b);
+
+	for (unsigned i = BROKEN_BATCH_KEYS; i < n; i++)
+		b->val[i] = NULL;
+	return found;
+}
+
+BENCH_DEFINE_LOOKUP_RUN(broken_run_lookups, void, BROKEN_NO_OP, BROKEN_NO_OP, BROKEN_NO_OP,
+			broken_get_in, broken_get_batch)
+
+static const struct bench_peer peer_broken_batch = {
+	.name = "broken-batch",
+	.flavor = "-",
+	.caps = PEER_UNSYNCHRONISED,
+	.create = broken_create,
+	.destroy = broken_destroy,
+	.thread_init = broken_thread_op,
+	.thread_fini = broken_thread_op,
+	.run = broken_run,
+	.get = broken_get,
+	.insert = broken_insert,
+	.remove = oa_remove,
+	.count = broken_count,
+	.run_lookups = broken_run_lookups,
+	.get_batch = broken_get_batch,
 };
 #endif /* BENCH_BROKEN_PEER */
 
@@ -98,6 +148,7 @@ const struct bench_peer *const bench_peers[] = {
 #endif
 #ifdef BENCH_BROKEN_PEER
 	&peer_broken,
+	&peer_broken_batch,
 #endif
 	NULL
 };

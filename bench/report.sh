@@ -15,6 +15,7 @@
 #   memory.csv, go_memory.csv            memory table
 #   latency.csv, reclaim.csv, targets.csv
 #   update_latency.csv, bulk.csv, shrinkrss.csv   the write-path experiments
+#   batch.csv                            batched lookups against single ones
 # and links the PNGs of bench/plot.sh that exist in RESULTS_DIR as
 # IMG_PREFIX/NAME.png (default: NAME.png, i.e. beside the Markdown file;
 # bench/run.sh passes "bench" for docs/bench/).
@@ -55,7 +56,7 @@ existing() {
 
 found=$(existing "$dir"/throughput.csv "$dir"/go_throughput.csv "$dir"/memory.csv \
 	"$dir"/go_memory.csv "$dir"/latency.csv "$dir"/reclaim.csv "$dir"/targets.csv \
-	"$dir"/update_latency.csv "$dir"/bulk.csv "$dir"/shrinkrss.csv)
+	"$dir"/update_latency.csv "$dir"/bulk.csv "$dir"/shrinkrss.csv "$dir"/batch.csv)
 test -n "$found" || die "no CSV files in $dir: run bench/mapbench (make bench) first"
 
 # An image link, if bench/plot.sh drew NAME.png: img NAME ALT
@@ -443,6 +444,43 @@ if test -f "$dir/shrinkrss.csv"; then
 			f("shrunk_rss_bytes") / 1048576, f("fresh_rss_bytes") / 1048576,
 			fmt(f("ratio"), "%.2f")
 	}' "$dir/shrinkrss.csv"
+fi
+
+# ---- batched lookups ----------------------------------------------------------------
+if test -f "$dir/batch.csv"; then
+	echo
+	echo "## Batched lookups"
+	echo
+	echo "Lookups only, uniform over [0, 2n) (half hit), pre-sized tables: the same keys one"
+	echo "at a time (single) and in batched calls of K keys. Mops/s summed over the threads,"
+	echo "median of the rounds; ×single: over the same peer's single lookups; of ceiling:"
+	echo "over the unsynchronised table's (oa-unsync) single lookups; of batch ceiling: over"
+	echo "its batched calls of the same K (hash and prefetch a group of 16, then probe)."
+	awk -F, "$common"'
+	NF > 1 {
+		k = f("keys")
+		if (!(k in kseen)) {
+			kseen[k] = 1
+			klist[nk++] = k
+		}
+		sec[k] = f("ops_per_section")
+		bk = f("batch_keys")
+		rows[k] = rows[k] sprintf("| %s | %s | %s | %s | %s | %s | %s |\n",
+			peer_cell(f("peer")), f("threads"), (bk == "" ? "single" : bk),
+			fmt(f("median_mops"), "%.2f"), fmt(f("ratio_single"), "×%.2f"),
+			fmt(f("ratio_ceiling"), "%.2f"), fmt(f("ratio_batch_ceiling"), "%.2f"))
+	}
+	END {
+		for (i = 0; i < nk; i++) {
+			k = klist[i]
+			print ""
+			print "### " human(k) " keys, " sec[k] " lookups per read section"
+			print ""
+			print "| peer | threads | keys per call | Mops/s | ×single | of ceiling | of batch ceiling |"
+			print "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+			printf "%s", rows[k]
+		}
+	}' "$dir/batch.csv"
 fi
 
 # ---- targets -----------------------------------------------------------------------

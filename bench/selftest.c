@@ -3,9 +3,10 @@
 
 /*
  * The reference is an array over the indices [0, 2 * ST_KEYS): the value
- * each index's key must have, 0 for absent. Runs of the peer's run() are
- * replayed on it operation by operation (the generator is deterministic),
- * so a single-threaded run must reproduce its done[] and acc exactly.
+ * each index's key must have, 0 for absent. Runs of the peer's run() (and
+ * run_lookups(), one key at a time and batched) are replayed on it
+ * operation by operation (the generator is deterministic), so a
+ * single-threaded run must reproduce its done[] and acc exactly.
  */
 
 #include <errno.h>
@@ -22,6 +23,7 @@
 #define ST_RUN_MS 20		/* each timed run() */
 #define ST_RECLAIM 1000		/* entries of the reclamation check */
 #define ST_HELD 2000		/* inserts in one read section */
+#define ST_RUN_RETRY_MS 1000	/* a lookup run that did nothing is retried up to this long */
 
 struct st {
 	const struct bench_peer *p;
@@ -371,6 +373,156 @@ out:
 		p->destroy(t);
 	free(lat);
 	return ret;
+}
+
+/* ---- batched lookups (the batch experiment) ------------------------------- */
+
+/* A prime that shares no factor with ST_RANGE: m * ST_SCATTER % ST_RANGE
+ * visits every index once, in an order unlike the table's. */
+#define ST_SCATTER 7919
+
+_Static_assert(ST_RANGE == 40000 && ST_SCATTER % 2 != 0 && ST_SCATTER % 5 != 0,
+	       "ST_SCATTER is coprime to ST_RANGE, 2^6 * 5^4");
+
+/* One get_batch of b->key[0..n) (indices idx[]) against the reference. */
+static int st_batch_call(struct st *s, void *t, unsigned n, const uint64_t *idx,
+			 struct bench_batch *b)
+{
+	long found, want = 0;
+
+	for (unsigned j = 0; j < n; j++) {
+		b->key[j] = key_of(idx[j]);
+		b->val[j] = (void *)(uintptr_t)UINT64_C(0xdead);	/* must be overwritten */
+		want += s->exp[idx[j]] != 0;
+	}
+	found = s->p->get_batch(t, n, b);
+	for (unsigned j = 0; j < n; j++) {
+		uint64_t v = (uint64_t)(uintptr_t)b->val[j];
+
+		if (v != s->exp[idx[j]]) {
+			st_fail(s, "get_batch of %u keys: key %u (index %llu) = %llu, expected %llu",
+				n, j, (unsigned long long)idx[j], (unsigned long long)v,
+				(unsigned long long)s->exp[idx[j]]);
+			return -1;
+		}
+	}
+	if (found != want) {
+		st_fail(s, "get_batch of %u keys returned %ld, %ld of them present", n, found, want);
+		return -1;
+	}
+	return 0;
+}
+
+/* Every index, in calls of several sizes, in scattered order; then repeats. */
+static int st_batch_calls(struct st *s, void *t, struct bench_batch *b)
+{
+	static const unsigned sizes[] = { 0, 1, 3, 16, 17, 64, BENCH_BATCH_KEYS_MAX };
+	uint64_t idx[BENCH_BATCH_KEYS_MAX];
+
+	s->part = "get_batch";
+	for (unsigned k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		unsigned n = sizes[k];
+
+		if (n == 0) {
+			if (st_batch_call(s, t, 0, idx, b))
+				return -1;
+			continue;
+		}
+		for (uint64_t m = 0; m < ST_RANGE; m += n) {
+			for (unsigned j = 0; j < n; j++)
+				idx[j] = (m + j) * ST_SCATTER % ST_RANGE;
+			if (st_batch_call(s, t, n, idx, b))
+				return -1;
+		}
+	}
+	/* The same key more than once in one call. */
+	for (unsigned j = 0; j < 16; j++)
+		idx[j] = ST_KEYS - 3 + j % 4;	/* two present, two absent (i % 5 == 4, i >= ST_KEYS) */
+	return st_batch_call(s, t, 16, idx, b);
+}
+
+/* run_lookups one at a time and batched, each replayed against the reference. */
+static int st_batch_runs(struct st *s, void *t)
+{
+	static const struct {
+		unsigned keys, section;	/* batch_keys, lookups per read section */
+	} runs[] = { { 0, 32 }, { 16, 1 }, { 16, 128 }, { 7, 32 }, { BENCH_BATCH_KEYS_MAX, 1 } };
+	struct bench_peer lookups;
+	volatile int stop;
+	struct st_runner r;
+	struct bench_counts want;
+	char what[64];
+
+	s->part = "lookup runs";
+	/* st_runner_main calls run(): a copy of the peer lends it run_lookups. */
+	lookups = *s->p;
+	lookups.run = s->p->run_lookups;
+	memset(&r, 0, sizeof(r));
+	r.p = &lookups;
+	r.table = t;
+	for (unsigned k = 0; k < sizeof(runs) / sizeof(runs[0]); k++) {
+		unsigned ms;
+
+		snprintf(what, sizeof(what), "%u keys per call, %u per section", runs[k].keys,
+			 runs[k].section);
+		/* Lookups change nothing, so a run that a busy machine did not
+		 * schedule at all is simply run again, for longer. */
+		for (ms = ST_RUN_MS / 4;; ms *= 2) {
+			stop = 0;
+			st_work(&r.w, 30 + k, 100, &stop);
+			r.w.batch_keys = runs[k].keys;
+			r.w.batch = runs[k].section;
+			if (st_run_threads(s, &r, 1, ms, &stop))
+				return -1;
+			if (r.out.ops[BENCH_GET] > 0 || ms >= ST_RUN_RETRY_MS)
+				break;
+		}
+		ST_CHECK(s, r.out.ops[BENCH_GET] > 0, "%s: no lookups in %u ms", what, ms);
+		ST_CHECK(s, r.out.wrong == 0, "%s: %llu wrong values or counts", what,
+			 (unsigned long long)r.out.wrong);
+		ST_CHECK(s, runs[k].keys == 0 || r.out.ops[BENCH_GET] % runs[k].keys == 0,
+			 "%s: %llu lookups", what, (unsigned long long)r.out.ops[BENCH_GET]);
+		st_replay(s, &r.w, st_total(&r.out), &want);
+		ST_TRY(st_same_counts(s, what, &r.out, &want));
+	}
+	return 0;
+out:
+	return -1;
+}
+
+/* A table of [0, ST_KEYS) without every fifth index, for both batch parts. */
+static int st_batch(struct st *s)
+{
+	const struct bench_peer *p = s->p;
+	struct bench_batch *b = malloc(sizeof(*b));
+	void *t = NULL;
+	int r, failed = 0;
+
+	s->part = "batched lookups";
+	if (!b) {
+		st_fail(s, "out of memory");
+		return -1;
+	}
+	bench_batch_init(b);
+	if (st_create(s, ST_KEYS, NULL, &t)) {
+		free(b);
+		return -1;
+	}
+	for (uint64_t i = 0; i < ST_KEYS; i++) {
+		if (i % 5 == 4)
+			continue;
+		ST_CHECK(s, (r = p->insert(t, key_of(i), i + 1)) == 1, "insert = %d", r);
+		s->exp[i] = i + 1;
+	}
+	failed |= st_batch_calls(s, t, b);
+	failed |= st_batch_runs(s, t);
+	p->destroy(t);
+	free(b);
+	return failed ? -1 : 0;
+out:
+	p->destroy(t);
+	free(b);
+	return -1;
 }
 
 /* ---- resize ------------------------------------------------------------- */
@@ -780,6 +932,8 @@ static void *st_main(void *arg)
 	failed |= st_ops(s, ST_KEYS);
 	failed |= st_ops(s, 0);
 	failed |= st_runs(s);
+	if (p->run_lookups != NULL && p->get_batch != NULL)
+		failed |= st_batch(s);
 	if (p->caps & PEER_CAN_RESIZE)
 		failed |= st_resize(s);
 	if (p->insert_held != NULL)

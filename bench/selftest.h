@@ -13,7 +13,8 @@
  * @log: where failures (and one "ok" line) go; NULL: stderr.
  *
  * Single-threaded checks against a reference (operation results, count,
- * run() in fill, mixed and read-only mode replayed op by op), then
+ * run() in fill, mixed and read-only mode replayed op by op; get_batch and
+ * run_lookups() when the peer has them), then
  * resize and reclamation checks when the caps claim them, then a two-thread
  * smoke test (two writers on disjoint keys, or writer plus reader for
  * PEER_SINGLE_WRITER).

@@ -15,12 +15,14 @@
  * - bench_hash is the hash every peer that lets the caller choose one uses.
  * - BENCH_DEFINE_RUN expands, inside a peer's own file, into the measured
  *   loop with the peer's operations inlined, so no peer pays an indirect
- *   call per operation.
+ *   call per operation; BENCH_DEFINE_LOOKUP_RUN likewise into the loop of
+ *   the batch experiment (lookups only, one at a time or in batched calls).
  *
  * This header is also compiled as C++ (the TBB peer).
  */
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -161,12 +163,18 @@ struct bench_work {
 	const volatile int *stop;	/* polled once per batch */
 	struct bench_lat *lat;		/* non-NULL: time every get into it */
 	uint64_t fill_first, fill_step, fill_count;
+	/* Lookup runs only (BENCH_DEFINE_LOOKUP_RUN): 0 looks keys up one
+	 * at a time, K in [1, BENCH_BATCH_KEYS_MAX] in batched calls of K. */
+	unsigned batch_keys;
 };
 
 /* What one thread did; seconds are its own, from its start to its stop. */
 struct bench_counts {
 	uint64_t ops[3], done[3];	/* by enum bench_op: attempted, succeeded (hit) */
 	uint64_t acc;			/* sum of values found: keeps every get alive */
+	/* Lookup runs only: values found that are not their key's index + 1,
+	 * plus batched calls whose count disagrees with their values. */
+	uint64_t wrong;
 	double seconds;
 };
 
@@ -254,6 +262,103 @@ static void name(void *table, const struct bench_work *w, struct bench_counts *o
 			UNLOCK(t);						\
 			QUIESCE(t);						\
 		}								\
+	}									\
+	c.seconds = (double)(bench_now_ns() - t0) * 1e-9;			\
+	*out = c;								\
+}
+
+/* ---- lookup runs: one at a time or in batched calls --------------------- */
+
+/* The most keys one batched call takes (--batch-keys). */
+#define BENCH_BATCH_KEYS_MAX 256
+
+/*
+ * The keys of one batched call, in the shapes the peers take them: the
+ * integers, and pointers to them with their lengths (rcumap_get_batch's
+ * arrays), which bench_batch_init sets once. The peer writes val[i], the
+ * value of key[i] as a pointer-sized integer, NULL when absent.
+ */
+struct bench_batch {
+	uint64_t key[BENCH_BATCH_KEYS_MAX];
+	const void *ptr[BENCH_BATCH_KEYS_MAX];	/* &key[i] */
+	size_t len[BENCH_BATCH_KEYS_MAX];	/* sizeof(key[i]) */
+	void *val[BENCH_BATCH_KEYS_MAX];
+};
+
+static inline void bench_batch_init(struct bench_batch *b)
+{
+	for (unsigned i = 0; i < BENCH_BATCH_KEYS_MAX; i++) {
+		b->ptr[i] = &b->key[i];
+		b->len[i] = sizeof(b->key[i]);
+		b->val[i] = NULL;
+	}
+}
+
+/* Counts one lookup of index i that returned v (0: absent). */
+static inline void bench_count_lookup(struct bench_counts *c, uint64_t i, uint64_t v)
+{
+	c->acc += v;
+	c->done[BENCH_GET] += v != 0;
+	c->wrong += v != 0 && v != i + 1;
+}
+
+/*
+ * BENCH_DEFINE_LOOKUP_RUN(name, T, LOCK, UNLOCK, QUIESCE, GET, GET_BATCH)
+ * defines   static void name(void *table, const struct bench_work *w,
+ *                            struct bench_counts *out)
+ * the loop of the batch experiment: lookups only, of indices drawn as in a
+ * mixed run (w->get_pct is not read), until *w->stop. LOCK, UNLOCK, QUIESCE
+ * and GET are those of BENCH_DEFINE_RUN;
+ *   GET_BATCH(t, n, b)   looks up b->key[0..n) (struct bench_batch *b),
+ *                        writes b->val[0..n) and returns how many it found.
+ * w->batch_keys 0: one GET per key, w->batch of them per read section.
+ * K > 0: the same indices in the same order, K per GET_BATCH call, and
+ * ceil(w->batch / K) calls per read section (a call is never split, so
+ * w->batch 1 gives each call a section of its own). Every lookup counts
+ * as one operation either way. Each found value is checked against its
+ * key's index (bench_count_lookup) and each call's count against its
+ * values, in both modes alike.
+ */
+#define BENCH_DEFINE_LOOKUP_RUN(name, T, LOCK, UNLOCK, QUIESCE, GET, GET_BATCH) \
+static void name(void *table, const struct bench_work *w, struct bench_counts *out) \
+{										\
+	T *t = (T *)table;							\
+	uint64_t rng = w->seed, idx[BENCH_BATCH_KEYS_MAX], t0;			\
+	unsigned K = w->batch_keys;						\
+	unsigned calls = K ? (w->batch + K - 1) / K : 0;			\
+	struct bench_batch bb;							\
+	struct bench_counts c;							\
+										\
+	memset(&c, 0, sizeof(c));						\
+	bench_batch_init(&bb);							\
+	t0 = bench_now_ns();							\
+	while (!*w->stop) {							\
+		LOCK(t);							\
+		if (K == 0) {							\
+			for (unsigned b = 0; b < w->batch; b++) {		\
+				uint64_t i = bench_next_index(w, &rng);		\
+				bench_count_lookup(&c, i, GET(t, key_of(i)));	\
+			}							\
+			c.ops[BENCH_GET] += w->batch;				\
+		} else {							\
+			for (unsigned b = 0; b < calls; b++) {			\
+				long found, hits = 0;				\
+				for (unsigned j = 0; j < K; j++) {		\
+					idx[j] = bench_next_index(w, &rng);	\
+					bb.key[j] = key_of(idx[j]);		\
+				}						\
+				found = GET_BATCH(t, K, &bb);			\
+				for (unsigned j = 0; j < K; j++) {		\
+					uint64_t v = (uint64_t)(uintptr_t)bb.val[j]; \
+					hits += v != 0;				\
+					bench_count_lookup(&c, idx[j], v);	\
+				}						\
+				c.wrong += found != hits;			\
+			}							\
+			c.ops[BENCH_GET] += (uint64_t)calls * K;		\
+		}								\
+		UNLOCK(t);							\
+		QUIESCE(t);							\
 	}									\
 	c.seconds = (double)(bench_now_ns() - t0) * 1e-9;			\
 	*out = c;								\
