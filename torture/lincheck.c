@@ -595,8 +595,9 @@ int lincheck_op_format(const struct lincheck_op *op, char *buf, size_t size)
 	const char *rc = rc_name(op->rc, b4, sizeof(b4));
 	int len = snprintf(buf, size, "[%" PRIu64 ", %" PRIu64 "] t%" PRIu32 " %s",
 			   op->call, op->ret, op->thread,
-			   op->kind == LINCHECK_GET && (op->flags & LINCHECK_FROM_ITER) ?
-			   "ITER-GET" : name);
+			   op->kind != LINCHECK_GET ? name :
+			   (op->flags & LINCHECK_FROM_ITER) ? "ITER-GET" :
+			   (op->flags & LINCHECK_FROM_BATCH) ? "BATCH-GET" : name);
 	size_t at = len < 0 ? 0 : (size_t)len;
 	char *p = at < size ? buf + at : NULL;
 	size_t left = at < size ? size - at : 0;

@@ -79,7 +79,8 @@ enum lincheck_kind {
 #define LINCHECK_KINDS 8
 
 /* lincheck_op.flags: where a GET came from (reports only). */
-#define LINCHECK_FROM_ITER 1u /* made by lincheck_iteration_ops */
+#define LINCHECK_FROM_ITER 1u  /* made by lincheck_iteration_ops */
+#define LINCHECK_FROM_BATCH 2u /* one key of an rcumap_get_batch call, over the whole call */
 
 /* One completed operation. Value id 0 means "no value" (NULL). */
 struct lincheck_op {
@@ -92,7 +93,7 @@ struct lincheck_op {
 	uint32_t thread;   /* recording thread, for reports only */
 	int32_t rc;        /* 0 or negative errno; GET: 0 */
 	uint16_t kind;     /* enum lincheck_kind */
-	uint16_t flags;    /* LINCHECK_FROM_ITER or 0 */
+	uint16_t flags;    /* LINCHECK_FROM_ITER, LINCHECK_FROM_BATCH or 0 */
 };
 
 /* Verdicts; the return value of lincheck_check when it is not an error. */

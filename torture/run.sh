@@ -186,6 +186,16 @@ negative)
 	expect_failure migrate_skip 'POISON|ABSENCE|LINCHECK|ACCOUNTING|STATE' \
 		'a migration switched with a slot of the newer generation unfilled' \
 		"$bin/torture_broken_migrate_skip$ext" $args
+	expect_failure batch_no_forward 'LINCHECK|AGE|POISON' \
+		'batched lookups read the frozen buckets of an old generation' \
+		"$bin/torture_broken_batch_no_forward$ext" $args
+	# The unit tests of rcumap_get_batch against the same broken library.
+	RCUMAP_TEST_MAP_FILTER='get_batch_*'
+	export RCUMAP_TEST_MAP_FILTER
+	expect_failure unit_batch_no_forward 'rcumap_get returns' \
+		'a batch during a half-done migration misses updates made after the freeze' \
+		"$builddir/tests/test_map_broken_batch$ext"
+	unset RCUMAP_TEST_MAP_FILTER
 	expect_failure faults_fill_enomem 'differs|FAILURE' \
 		'a failed allocation during a migration loses entries' \
 		"$bin/faults_broken$ext"

@@ -27,7 +27,8 @@
  *   stall                      a thread made no progress; a writer waited
  *                              for a reader (7)
  *   bounds                     pending objects, reclaim lag, shrink (8)
- *   lincheck                   a history or a count is not linearizable (9)
+ *   lincheck                   a history or a count is not linearizable, or a
+ *                              read section's lookups went back in time (9)
  *   model                      a result the scenario's own model forbids
  *                              (an unexpected return code; faults: a key
  *                              that differs from its owner's model)
@@ -371,17 +372,26 @@ static void sleep_ns(uint64_t ns)
  * early makes its own loops read freed memory: a poisoned bucket claims
  * 0x6b6b6b6b records, and the loop runs off the end of the heap before any
  * hook sees the bucket again. So on SIGSEGV or SIGBUS, look at what the
- * faulting thread was holding: its registers, and the bucket of its
- * in-section traversal. If one of them is one of talloc's objects in state
- * FREED or CACHED, the crash is a use after free: the allocator reports it (POISON,
+ * faulting thread was holding: its registers, the bucket of its in-section
+ * traversal, and inside rcumap_get_batch every word of the call's stack
+ * frames (a group's bucket pointers wait there between the pass that loads
+ * them, which the hooks see, and the pass that searches them). If one of
+ * them is one of talloc's objects in state FREED or CACHED (the traversal's
+ * bucket and the batch's words: or reclaimed since the section or the call
+ * began), the crash is a use after free: the allocator reports it (POISON,
  * fatal, with the object's history). talloc_is_reclaimed reads the header with
  * process_vm_readv, so that a bad pointer fails the read, not the handler.
- * A crash after an earlier failure also ends the run through the failure
- * path (the map is corrupt by then). Any other crash stays a crash.
- * Not installed under sanitizers, which report crashes themselves.
+ * A crash, or an abort (abort_handler), after an earlier failure also ends
+ * the run through the failure path (the map is corrupt by then). Any other
+ * crash stays a crash. The
+ * first thread to crash decides; any other that crashes meanwhile waits
+ * for it. Not installed under sanitizers, which report crashes themselves.
  */
 static __thread const void *const *crash_iter_bucket; /* &it.bucket of a traversal */
 static __thread const uint64_t *crash_section_ns;     /* &t->section_ns, with it */
+static __thread const void *crash_batch_top;          /* rcumap_get_batch's caller's frame */
+static __thread uint64_t crash_batch_ns;              /* when that call began */
+static int crashing;                                  /* a thread is in crash_handler */
 
 /*
  * A traversal handed out a key that is not a pool key. If the key bytes lie
@@ -452,6 +462,28 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 	uintptr_t a = (uintptr_t)si->si_addr, cand[NGREG + 1];
 	int poison = (a >> 16) == (0x6b6b6b6b6b6b6b6bull >> 16), n = 0, kind;
 
+	/* Another thread crashed first (its report or its signal ends the run). */
+	if (__atomic_exchange_n(&crashing, 1, __ATOMIC_SEQ_CST))
+		for (;;)
+			pause();
+	if (crash_batch_top) {
+		/*
+		 * Inside rcumap_get_batch: from this handler's frame (on the same
+		 * stack, below the signal frame and the library's frames) up to
+		 * the caller's frame, any word that is an object reclaimed since
+		 * the call began is one the call held.
+		 */
+		for (uintptr_t p = (uintptr_t)__builtin_frame_address(0) & ~(uintptr_t)7;
+		     p < (uintptr_t)crash_batch_top; p += sizeof(uintptr_t))
+			if (talloc_probe((void *)p, &cand[0], sizeof(cand[0])) &&
+			    talloc_is_reclaimed(cand[0], crash_batch_ns, &kind)) {
+				out("signal %d (%s) at %p in rcumap_get_batch, whose frames hold "
+				    "reclaimed %s %p: a use after free", sig, strsignal(sig),
+				    si->si_addr, talloc_kind_name(kind), (void *)cand[0]);
+				talloc_report_reclaimed((void *)cand[0], kind, crash_batch_ns,
+							"the crashed rcumap_get_batch");
+			}
+	}
 	if (crash_iter_bucket) {
 		uint64_t since = LOAD(crash_section_ns);
 
@@ -475,9 +507,12 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 		if (talloc_is_reclaimed(cand[i], 0, &kind)) {
 			out("signal %d (%s) at %p while holding reclaimed %s %p: a use after free",
 			    sig, strsignal(sig), si->si_addr, talloc_kind_name(kind), (void *)cand[i]);
-			/* Reports POISON (fatal) with the object's history. */
+			/* Reports POISON (fatal) with the object's history... */
 			talloc_check((void *)cand[i], kind, "the crashed thread");
-			break;
+			/* ...unless the cache handed it out again since the look above. */
+			tfail(E_POISON, 1, "signal %d (%s) at %p while holding %s %p, reclaimed "
+			      "when the crash handler looked", sig, strsignal(sig), si->si_addr,
+			      talloc_kind_name(kind), (void *)cand[i]);
 		}
 	if (LOAD(&nfail) > 0 || poison) {
 		tfail(poison ? E_POISON : E_MODEL, 1,
@@ -485,6 +520,20 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 		      poison ? ": a pointer read from a poisoned (freed) object"
 			     : ", after the failures above (the map is corrupt)");
 	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * abort(), from glibc's heap checks (a broken library corrupts the heap) or
+ * an assert: after an earlier failure, the failure path ends the run, as
+ * for a crash; otherwise it stays an abort.
+ */
+static void abort_handler(int sig)
+{
+	if (LOAD(&nfail) > 0)
+		tfail(E_MODEL, 1, "signal %d (%s), after the failures above (the map is corrupt)",
+		      sig, strsignal(sig));
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -872,6 +921,146 @@ static const struct tval *read_key(const char *who, uint64_t id)
 	return check_value(who, id, v) ? NULL : v;
 }
 
+/*
+ * Batched lookups (rcumap_get_batch). A batch of up to BATCH_MAX keys spans
+ * two full groups of the library's RCUMAP_BATCH_GROUP (16) and part of a
+ * third; the readers draw sizes 1..BATCH_MAX, so every split of a batch into
+ * groups occurs, and keys repeat within a batch on the small pools.
+ */
+#define BATCH_MAX 40
+
+struct batch {
+	unsigned n;
+	uint64_t id[BATCH_MAX];
+	unsigned char kb[BATCH_MAX][KEY_MAXLEN];
+	const void *keys[BATCH_MAX];
+	size_t lens[BATCH_MAX];
+	void *values[BATCH_MAX];
+	const struct tval *good[BATCH_MAX]; /* checked values; NULL: absent or bad */
+};
+
+/* A values[] entry the call did not write: every entry must be written. */
+static const char batch_unwritten;
+
+/* Build the keys of b->id[0 .. b->n) and mark every values[] entry unwritten. */
+static void batch_prepare(struct batch *b)
+{
+	for (unsigned i = 0; i < b->n; i++) {
+		b->lens[i] = make_key(b->id[i], b->kb[i]);
+		b->keys[i] = b->kb[i];
+		b->values[i] = (void *)&batch_unwritten;
+	}
+}
+
+/*
+ * Check what one rcumap_get_batch call returned (found) and wrote: each
+ * entry as read_key checks one rcumap_get (a stable key must be found; a
+ * value must be alive, younger than two grace periods and written for its
+ * key), every entry written, and found equal to the entries found. Fills
+ * b->good. Returns 0, or -1 when the call itself broke its contract.
+ */
+static int batch_check(struct batch *b, long found, const char *who)
+{
+	long nonnull = 0;
+	int bad = 0;
+
+	for (unsigned i = 0; i < b->n; i++)
+		b->good[i] = NULL;
+	if (found < 0 || found > (long)b->n) {
+		tfail(E_MODEL, 0, "%s: rcumap_get_batch of %u keys returned %ld", who, b->n, found);
+		return -1;
+	}
+	for (unsigned i = 0; i < b->n; i++) {
+		const void *v = b->values[i];
+
+		if (v == &batch_unwritten) {
+			tfail(E_MODEL, 0, "%s: rcumap_get_batch of %u keys left values[%u] (key %"
+			      PRIu64 ") unwritten", who, b->n, i, b->id[i]);
+			bad = 1;
+			continue;
+		}
+		if (!v) {
+			if (b->id[i] < R.nstable)
+				tfail(E_ABSENCE, 0, "%s: rcumap_get_batch did not find stable key %"
+				      PRIu64 " (entry %u of %u)", who, b->id[i], i, b->n);
+			continue;
+		}
+		nonnull++;
+		if (check_value(who, b->id[i], v) == 0)
+			b->good[i] = v;
+	}
+	if (!bad && nonnull != found) {
+		tfail(E_MODEL, 0, "%s: rcumap_get_batch of %u keys returned %ld, but %ld entries "
+		      "hold a value", who, b->n, found, nonnull);
+		bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
+/*
+ * One rcumap_get_batch call, with the crash handler told where its frames
+ * end and when it began (see crash_handler).
+ */
+static long get_batch(struct batch *b)
+{
+	long found;
+
+	crash_batch_ns = now_ns();
+	crash_batch_top = __builtin_frame_address(0);
+	/* Orders the two stores above before the call, for this thread's crash handler. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	found = rcumap_get_batch(R.map, b->n, b->keys, b->lens, b->values);
+	/* Orders the call before the store below, for the same handler. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	crash_batch_top = NULL;
+	return found;
+}
+
+/* Look b->id[0 .. b->n) up with one call inside the caller's read section, and check. */
+static int read_batch(struct batch *b, const char *who)
+{
+	batch_prepare(b);
+	return batch_check(b, get_batch(b), who);
+}
+
+/*
+ * Monotonic reads within one read section. A value is stored at most once,
+ * and a writer stores its values in the order of their sequence numbers,
+ * one call after the other. So once a lookup returned writer w's value of
+ * sequence s for key k, a lookup of k that starts later cannot return a
+ * value of w with a lower sequence: that value was replaced before s was
+ * stored and can never be current again. A batch that reads the frozen
+ * bucket of an old generation, where the newer generation holds a newer
+ * value, returns exactly that (a stale read). Readers record their single
+ * lookups here and check every later lookup of the section against them.
+ */
+#define SEEN_READS 16
+
+struct seen_read {
+	uint64_t id, seq;
+	uint32_t writer;
+};
+
+struct seen_reads {
+	unsigned n;
+	struct seen_read r[SEEN_READS];
+};
+
+static void seen_check(struct seen_reads *sr, const char *who, const char *how, uint64_t id,
+		       const struct tval *v, int record)
+{
+	for (unsigned i = 0; i < sr->n; i++)
+		if (sr->r[i].id == id && sr->r[i].writer == v->writer && v->seq < sr->r[i].seq) {
+			tfail(E_LINCHECK, 0, "%s: %s returned key %" PRIu64 "'s value of writer %u, "
+			      "seq %" PRIu64 ", after an earlier lookup in the same read section "
+			      "returned the same writer's seq %" PRIu64 ", stored later: a stale read",
+			      who, how, id, v->writer, v->seq, sr->r[i].seq);
+			return;
+		}
+	if (record && sr->n < SEEN_READS)
+		sr->r[sr->n++] = (struct seen_read){ .id = id, .seq = v->seq, .writer = v->writer };
+}
+
 static const char *errname(int rc)
 {
 	switch (rc) {
@@ -900,21 +1089,29 @@ static uint64_t pick_read_key(struct thr *t)
 }
 
 /*
- * Readers: batches of lookups, each batch in one read section. The sleepy
- * reader also sleeps inside its section now and then (1-5 ms; about every
- * 2 s for 100 ms), holding values it read, and checks them again after.
+ * Readers: several lookups in each read section, 1-16 rcumap_get calls,
+ * then in every other section one rcumap_get_batch call of 1-BATCH_MAX keys,
+ * half of them keys the section just read one by one. Every result is
+ * checked alike (read_key, batch_check), and against the section's earlier
+ * lookups of the same key (seen_check). The sleepy reader also sleeps
+ * inside its section now and then (1-5 ms; about every 2 s for 100 ms),
+ * holding values it read, and checks them again after.
  */
 static void run_reader(struct thr *t, int sleepy)
 {
 	uint64_t next_long = now_ns() + NS_PER_S + rnd_below(&t->rng, 2 * NS_PER_S);
-	char who[40];
+	char who[40], whob[40];
 
 	snprintf(who, sizeof(who), "%s get", t->name);
+	snprintf(whob, sizeof(whob), "%s get_batch", t->name);
 	while (!stopping()) {
 		unsigned n = 1 + (unsigned)rnd_below(&t->rng, 16);
+		int batched = (int)rnd_below(&t->rng, 2);
+		struct seen_reads sr = { .n = 0 };
 		const struct tval *held[4];
 		uint64_t held_id[4];
 		unsigned nheld = 0;
+		struct batch b;
 
 		set_state(t, "read section");
 		rs_lock();
@@ -922,11 +1119,31 @@ static void run_reader(struct thr *t, int sleepy)
 			uint64_t id = pick_read_key(t);
 			const struct tval *v = read_key(who, id);
 
-			if (v && nheld < 4) {
-				held[nheld] = v;
-				held_id[nheld++] = id;
+			if (v) {
+				seen_check(&sr, who, "rcumap_get", id, v, 1);
+				if (nheld < 4) {
+					held[nheld] = v;
+					held_id[nheld++] = id;
+				}
 			}
 			BUMP(&t->ops);
+		}
+		if (batched) {
+			b.n = 1 + (unsigned)rnd_below(&t->rng, BATCH_MAX);
+			for (unsigned i = 0; i < b.n; i++)
+				b.id[i] = sr.n && rnd_below(&t->rng, 2) ?
+					  sr.r[rnd_below(&t->rng, sr.n)].id : pick_read_key(t);
+			set_state(t, "read section, rcumap_get_batch");
+			read_batch(&b, whob);
+			for (unsigned i = 0; i < b.n; i++) {
+				if (b.good[i])
+					seen_check(&sr, whob, "rcumap_get_batch", b.id[i], b.good[i], 0);
+				BUMP(&t->ops);
+			}
+			if (nheld < 4 && b.good[0]) {
+				held[nheld] = b.good[0];
+				held_id[nheld++] = b.id[0];
+			}
 		}
 		if (sleepy) {
 			uint64_t ns = 0, now = now_ns();
@@ -1050,7 +1267,8 @@ static int hold_decide(struct thr *t, struct hold_watch *hw, uint64_t el, int la
 
 /*
  * The hold reader: once per stats interval, holds one read section for 300 to
- * 500 ms with values it read, and checks that every writer progressed
+ * 500 ms with the values of 16 lookups (one by one, or in one
+ * rcumap_get_batch call), and checks that every writer progressed
  * meanwhile (updates never wait for readers; the resizer, which waits in
  * rcumap_barrier, and the grace-period thread are exempt). A writer the
  * scheduler starved keeps the section held up to HOLD_EXTEND_NS longer.
@@ -1065,6 +1283,7 @@ static void run_hold(struct thr *t)
 		uint64_t held_id[16], t0, el;
 		unsigned nheld = 0;
 		int nw = 0, open, said = 0;
+		struct batch b;
 
 		set_state(t, "waiting for the next hold");
 		for (uint64_t w = 0; w < wait && !stopping(); w += 10 * NS_PER_MS)
@@ -1074,13 +1293,26 @@ static void run_hold(struct thr *t)
 		set_state(t, "holding a read section");
 		rs_lock();
 		STORE(&t->section_ns, now_ns());
-		for (int i = 0; i < 16; i++) {
-			uint64_t id = pick_read_key(t);
-			const struct tval *v = read_key("ho get", id);
+		if (rnd_below(&t->rng, 2)) {
+			/* One batch of 16 keys: one group of rcumap_get_batch. */
+			b.n = 16;
+			for (unsigned i = 0; i < b.n; i++)
+				b.id[i] = pick_read_key(t);
+			read_batch(&b, "ho get_batch");
+			for (unsigned i = 0; i < b.n; i++)
+				if (b.good[i]) {
+					held[nheld] = b.good[i];
+					held_id[nheld++] = b.id[i];
+				}
+		} else {
+			for (int i = 0; i < 16; i++) {
+				uint64_t id = pick_read_key(t);
+				const struct tval *v = read_key("ho get", id);
 
-			if (v) {
-				held[nheld] = v;
-				held_id[nheld++] = id;
+				if (v) {
+					held[nheld] = v;
+					held_id[nheld++] = id;
+				}
 			}
 		}
 		for (int i = 0; i < R.nthr; i++) {
@@ -1789,6 +2021,39 @@ out:
 	quiesce();
 }
 
+/*
+ * A lincheck reader's batch: nb keys of the 8 (so most repeat) in one
+ * rcumap_get_batch call, recorded as nb GETs that each span the whole call:
+ * each value is the key's at some instant of the call (include/rcumap.h),
+ * which is what a GET over [call, ret] means to the checker. A call that
+ * broke its contract is reported and its GETs left out.
+ */
+static void lc_batch_op(struct thr *t, struct lincheck_op *op, unsigned nb)
+{
+	struct batch b;
+	uint64_t call, ret;
+	long found;
+
+	b.n = nb;
+	for (unsigned i = 0; i < nb; i++)
+		b.id[i] = rnd_below(&t->rng, LC_KEYS);
+	batch_prepare(&b);
+	set_state(t, "lincheck get_batch");
+	rs_lock();
+	call = lc_tick();
+	found = get_batch(&b);
+	ret = lc_tick();
+	if (batch_check(&b, found, "lr get_batch") == 0)
+		for (unsigned i = 0; i < nb; i++)
+			op[i] = (struct lincheck_op){
+				.call = call, .ret = ret, .key = (uint32_t)b.id[i],
+				.thread = t->wid, .kind = LINCHECK_GET,
+				.flags = LINCHECK_FROM_BATCH, .out = vid(b.values[i]),
+			};
+	rs_unlock();
+	quiesce();
+}
+
 static void lc_reader_op(struct thr *t, struct lincheck_op *op)
 {
 	uint32_t k = (uint32_t)rnd_below(&t->rng, LC_KEYS);
@@ -1908,6 +2173,7 @@ static void run_lc(struct thr *t)
 		int active = LOAD_ACQ(&LC.active);
 		unsigned round = LOAD_ACQ(&LC.round);
 		size_t need = t->role == RO_LC_ITER ? LC_KEYS : t->role == RO_LC_WRITER ? 2 : 1;
+		unsigned nb = 0;  /* keys of a reader's batch; 0: one rcumap_get */
 		struct lincheck_op *op;
 
 		if (!active || LOAD(&t->lc_idle_round) == round) {
@@ -1919,6 +2185,9 @@ static void run_lc(struct thr *t)
 			continue;
 		}
 		idle_leave(t);
+		/* Readers: one op in four is a batch of 1..BATCH_MAX keys. */
+		if (t->role == RO_LC_READER && rnd_below(&t->rng, 4) == 0)
+			need = nb = 1 + (unsigned)rnd_below(&t->rng, BATCH_MAX);
 		op = lc_reserve(need);
 		if (!op) {
 			STORE_REL(&t->lc_idle_round, round);
@@ -1926,6 +2195,8 @@ static void run_lc(struct thr *t)
 		}
 		if (t->role == RO_LC_WRITER)
 			lc_writer_op(t, op);
+		else if (nb)
+			lc_batch_op(t, op, nb);
 		else if (t->role == RO_LC_READER)
 			lc_reader_op(t, op);
 		else
@@ -3262,9 +3533,12 @@ int main(int argc, char **argv)
 
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_sigaction = crash_handler;
-		sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+		sa.sa_flags = SA_SIGINFO;
 		sigaction(SIGSEGV, &sa, NULL);
 		sigaction(SIGBUS, &sa, NULL);
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = abort_handler;
+		sigaction(SIGABRT, &sa, NULL);
 	}
 	{
 		struct sigaction sa;
