@@ -5,7 +5,9 @@
 # comparison: one client machine (this one), few settings, ratios only.
 #
 # RESP: redis-benchmark SET and GET, 50 clients, without pipelining and with
-#   16 pipelined, 100k random keys, against rcumapd (each flavor) and
+#   16 pipelined, 100k random keys, then MGET of 10 random keys with 8
+#   pipelined (rcumapd looks up an MGET's keys, and pipelined GETs, in one
+#   rcumap_get_batch call), against rcumapd (each flavor) and
 #   redis-server. memcached protocol: memcaslap, 10% sets, for a fixed time,
 #   against rcumapd and memcached. Every server gets the same worker count
 #   (redis-server has one event loop whatever it is given).
@@ -51,12 +53,17 @@ wait_port() {
 	done
 }
 
+mget_keys=$(for i in 1 2 3 4 5 6 7 8 9 10; do printf 'key:__rand_int__ '; done)
+
 # rps of one redis-benchmark test: "name pipeline rps"
 resp_bench() { # label port
 	for p in 1 16; do
 		redis-benchmark -h 127.0.0.1 -p "$2" -t set,get -n "$n" -r 100000 -c 50 -P "$p" --csv 2>/dev/null |
 			awk -F'"' -v label="$1" -v p="$p" '$2 == "SET" || $2 == "GET" { printf "%s %s P%s %.0f\n", label, $2, p, $4 }'
 	done
+	# shellcheck disable=SC2086 # ten words, one per key
+	redis-benchmark -h 127.0.0.1 -p "$2" -n "$n" -r 100000 -c 50 -P 8 --csv mget $mget_keys 2>/dev/null |
+		awk -F'"' -v label="$1" 'NR == 2 { printf "%s MGET10 P8 %.0f\n", label, $4 }'
 }
 
 # memcaslap's TPS over BENCH_MC_TIME: "label mc-10%set TPS"

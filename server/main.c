@@ -263,6 +263,9 @@ static void parse_options(int argc, char **argv)
 #ifdef RCUMAPD_NEVER_OFFLINE
 	cfg.never_offline = 1; /* the liveness test's negative control */
 #endif
+#ifdef RCUMAPD_BROKEN_BATCH
+	cfg.broken_batch = 1; /* test_batch.py's negative control */
+#endif
 }
 
 /* ---- listening ------------------------------------------------------------ */

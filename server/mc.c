@@ -285,6 +285,42 @@ static enum rmw_action touch_cb(const struct sval *cur, struct sval **out, void 
 }
 
 /*
+ * The keys of a get/gets line from pos on (already checked), looked up
+ * STORE_BATCH at a time with store_get_batch and answered in order; a key
+ * given twice is answered twice, as memcached does.
+ */
+static void get_keys(struct conn *c, const char *line, size_t end, size_t pos, int with_cas)
+{
+	const void *keys[STORE_BATCH];
+	size_t lens[STORE_BATCH], m;
+	const struct sval *vals[STORE_BATCH];
+	struct tok k;
+
+	do {
+		uint64_t asked = 0, hits = 0;
+
+		for (m = 0; m < STORE_BATCH && next_tok(line, end, &pos, &k); m++) {
+			keys[m] = k.p;
+			lens[m] = k.n;
+		}
+		store_get_batch(m, keys, lens, vals);
+		/* As key by key: once the output limit is hit, nothing more is counted. */
+		for (size_t i = 0; i < m && !c->broken; i++) {
+			asked++;
+			if (!vals[i])
+				continue;
+			hits++;
+			k.p = keys[i];
+			k.n = lens[i];
+			put_value(c, &k, vals[i], with_cas);
+		}
+		count(C_CMD_GET, asked);
+		count(C_GET_HITS, hits);
+		count(C_GET_MISSES, asked - hits);
+	} while (m == STORE_BATCH && !c->broken);
+}
+
+/*
  * get/gets <key>*, gat/gats <exptime> <key>*. Keys are checked before any
  * VALUE is queued: a bad one makes the whole reply one CLIENT_ERROR.
  */
@@ -312,18 +348,19 @@ static void cmd_retrieve(struct conn *c, const char *line, size_t end, size_t po
 			return;
 		}
 	}
+	if (!touch) {
+		get_keys(c, line, end, first, with_cas);
+		out_add(c, "END\r\n", 5);
+		return;
+	}
 	for (p = first; next_tok(line, end, &p, &k) && !c->broken;) {
 		const struct sval *v = NULL;
 
 		count(C_CMD_GET, 1);
-		if (touch) {
-			count(C_CMD_TOUCH, 1);
-			if (store_rmw(k.p, k.n, touch_cb, &tx, &v) != RMW_SET)
-				v = NULL; /* absent, or out of memory: a miss */
-			count(v ? C_TOUCH_HITS : C_TOUCH_MISSES, 1);
-		} else {
-			v = store_get(k.p, k.n);
-		}
+		count(C_CMD_TOUCH, 1);
+		if (store_rmw(k.p, k.n, touch_cb, &tx, &v) != RMW_SET)
+			v = NULL; /* absent, or out of memory: a miss */
+		count(v ? C_TOUCH_HITS : C_TOUCH_MISSES, 1);
 		count(v ? C_GET_HITS : C_GET_MISSES, 1);
 		if (v)
 			put_value(c, &k, v, with_cas);

@@ -66,6 +66,7 @@ struct server_config {
 	unsigned pass_budget;         /* commands per connection per loop pass */
 	int section_per_command;      /* memb/bp: one read section per command */
 	int never_offline;            /* negative control only: qsbr never goes offline */
+	int broken_batch;             /* negative control only: batched GETs misordered, unexpired */
 };
 
 extern struct server_config cfg;
@@ -200,6 +201,27 @@ void store_tick(void);
  * removed then, with rcumap_delete_if, so a newer value is never lost).
  */
 const struct sval *store_get(const void *key, size_t klen);
+
+/*
+ * The most keys a protocol gathers for one store_get_batch call (its arrays
+ * are on the stack): a longer MGET or memcached get line goes STORE_BATCH
+ * keys at a time. The library works in groups of 32 (RCUMAP_BATCH_GROUP);
+ * 64 takes the GETs of one default pass budget (--pass-budget) in one call.
+ */
+#define STORE_BATCH 64
+
+/*
+ * store_get of n keys at once: values[i] = store_get(keys[i], lens[i]),
+ * with all its effects per key (lazy expiry, keyspace hit and miss counts,
+ * the eviction mark), after one rcumap_get_batch lookup that overlaps the
+ * keys' cache misses. The same key may appear more than once. As with
+ * store_get, each value is valid until the worker's pass ends (memb/bp:
+ * the read section that made the call; qsbr: the next quiescent state), so
+ * the replies built from them must be queued before the caller returns to
+ * the loop. Return: how many values[i] are not NULL.
+ */
+size_t store_get_batch(size_t n, const void *const keys[], const size_t lens[],
+		       const struct sval *values[]);
 
 enum rmw_action {
 	RMW_KEEP = 0,                 /* change nothing */

@@ -283,6 +283,39 @@ static void cmd_get(struct conn *c, struct arg *av, int ac)
 	reply_val(c, store_get(av[1].p, av[1].len));
 }
 
+/*
+ * Keys looked up together (store_get_batch) and answered in order: the keys
+ * of one MGET, or GETs pipelined on one connection (resp_process). A key
+ * points into c->in, whose bytes stay put while the protocol runs.
+ */
+struct get_batch {
+	size_t n;
+	const void *keys[STORE_BATCH];
+	size_t lens[STORE_BATCH];
+};
+
+/* Look up the keys gathered so far and queue one reply per key, in order. */
+static void batch_run(struct conn *c, struct get_batch *b)
+{
+	const struct sval *vals[STORE_BATCH];
+
+	if (b->n == 0)
+		return;
+	store_get_batch(b->n, b->keys, b->lens, vals);
+	/* As one-by-one GETs: no more replies once the output limit is hit. */
+	for (size_t i = 0; i < b->n && !c->broken; i++)
+		reply_val(c, vals[i]);
+	b->n = 0;
+}
+
+static void batch_add(struct conn *c, struct get_batch *b, const struct arg *key)
+{
+	b->keys[b->n] = key->p;
+	b->lens[b->n] = key->len;
+	if (++b->n == STORE_BATCH)
+		batch_run(c, b);
+}
+
 /* SET / GETEX option flags, named after Redis's. */
 enum {
 	F_NX = 1, F_XX = 2, F_GET = 4, F_KEEPTTL = 8, F_PERSIST = 16,
@@ -563,9 +596,13 @@ static void cmd_getex(struct conn *c, struct arg *av, int ac)
 
 static void cmd_mget(struct conn *c, struct arg *av, int ac)
 {
+	struct get_batch b;
+
+	b.n = 0;
 	reply_array(c, ac - 1);
 	for (int i = 1; i < ac && !c->broken; i++)
-		reply_val(c, store_get(av[i].p, av[i].len));
+		batch_add(c, &b, &av[i]);
+	batch_run(c, &b);
 }
 
 static void cmd_mset(struct conn *c, struct arg *av, int ac)
@@ -599,10 +636,19 @@ static void cmd_del(struct conn *c, struct arg *av, int ac)
 
 static void cmd_exists(struct conn *c, struct arg *av, int ac)
 {
+	const struct sval *vals[STORE_BATCH];
+	struct get_batch b;
 	long long n = 0;
 
-	for (int i = 1; i < ac; i++)
-		n += store_get(av[i].p, av[i].len) != NULL;
+	b.n = 0;
+	for (int i = 1; i < ac; i++) {
+		b.keys[b.n] = av[i].p;
+		b.lens[b.n] = av[i].len;
+		if (++b.n == STORE_BATCH || i == ac - 1) {
+			n += (long long)store_get_batch(b.n, b.keys, b.lens, vals);
+			b.n = 0;
+		}
+	}
 	reply_int(c, n);
 }
 
@@ -1985,15 +2031,53 @@ static int parse_multibulk(struct conn *c, struct argv *a, size_t *used)
 	return 1;
 }
 
+/* Whether a parsed request is what execute() runs as cmd_get. */
+static int is_get(const struct argv *a)
+{
+	return a->n == 2 && a->v[0].len == 3 && strncasecmp(a->v[0].p, "get", 3) == 0;
+}
+
+/*
+ * The pending GETs, answered before a request that failed to parse: the
+ * parser has already queued that request's error reply (the bytes of c->out
+ * past the first queued ones), so it is taken off and queued again after
+ * the GETs' replies. Parse errors are short fixed texts.
+ */
+static void batch_run_before_error(struct conn *c, struct get_batch *b, size_t queued)
+{
+	char err[256];
+	size_t n = c->out.end - c->out.start - queued;
+
+	if (n > sizeof(err)) {
+		c->broken = 1; /* no parse error is near this long */
+		return;
+	}
+	memcpy(err, c->out.data + c->out.start + queued, n);
+	c->out.end -= n;
+	batch_run(c, b);
+	out_add(c, err, n);
+}
+
+/*
+ * Consecutive GETs are gathered into one batch (at most the budget, and
+ * STORE_BATCH per lookup) and answered when anything else comes: another
+ * command, which then runs after them, so a GET after a SET of the same
+ * pipeline sees the SET; an incomplete or bad request; the end of the
+ * budget or of the input. With --section command (memb, bp) the loop gives
+ * each call a budget of 1 and its own read section, and nothing is gathered.
+ */
 int resp_process(struct conn *c, unsigned budget)
 {
+	struct get_batch gets;
 	struct argv a;
 	unsigned done = 0;
+	int gather = !cfg.section_per_command || cfg.is_qsbr;
 
+	gets.n = 0;
 	argv_init(&a);
 	c->need = 0;
 	while (done < budget && !c->broken && !c->close_after_write) {
-		size_t used = 0;
+		size_t used = 0, queued = c->out.end - c->out.start;
 		int r;
 
 		if (c->in.end == c->in.start)
@@ -2003,6 +2087,8 @@ int resp_process(struct conn *c, unsigned budget)
 		else
 			r = parse_multibulk(c, &a, &used);
 		if (r < 0) {
+			if (gets.n)
+				batch_run_before_error(c, &gets, queued);
 			argv_free(&a);
 			return -1;    /* protocol error: replied, close after it */
 		}
@@ -2011,12 +2097,19 @@ int resp_process(struct conn *c, unsigned budget)
 			break;
 		}
 		if (a.n > 0) {
-			execute(c, a.v, a.n);
+			if (gather && is_get(&a)) {
+				batch_add(c, &gets, &a.v[1]);
+			} else {
+				if (!cfg.broken_batch) /* negative control: runs it first */
+					batch_run(c, &gets);
+				execute(c, a.v, a.n);
+			}
 			done++;
 		}
 		c->in.start += used;
 		argv_free(&a);
 	}
+	batch_run(c, &gets);
 	/* QUIT sets close_after_write and counts as an executed command. */
 	return (int)done;
 }

@@ -173,8 +173,9 @@ def stop_checked(srv):
         return str(e)
 
 
-def for_each_flavor(results, body):
-    """Run body(srv, flavor) against a fresh 2-worker rcumapd per flavor.
+def for_each_flavor(results, body, args=()):
+    """Run body(srv, flavor) against a fresh 2-worker rcumapd per flavor
+    (with the extra command-line args).
 
     Appends (name, ok, detail) to results for a server that did not start,
     for an exception out of body, and for the clean-shutdown check, which
@@ -182,7 +183,7 @@ def for_each_flavor(results, body):
     """
     for flavor in FLAVORS:
         try:
-            srv = Rcumapd(flavor=flavor, threads=2)
+            srv = Rcumapd(flavor=flavor, threads=2, args=args)
         except Exception as e:
             results.append(("%s start" % flavor, False, str(e)))
             continue
