@@ -207,18 +207,12 @@ static void mb_run_mixed(const struct mb_opts *o, uint64_t n, double t_start)
 		const struct bench_peer *p = o->peers[pi];
 		struct peer_params params = { .presize = n };
 		int need = 0;
-		double secs;
 
 		for (unsigned c = 0; c < ncfg; c++)
 			need |= mb_takes_part(p, 0, cfg[c].get_pct, cfg[c].threads);
 		if (!need || mb_broken[pi])
 			continue;
-		if (mb_build(p, &params, n, (unsigned)o->batch, o->seed, &tables[pi], &secs) != 0) {
-			mb_break(pi, p, "build failed");
-			tables[pi] = NULL;
-			continue;
-		}
-		fprintf(stderr, "mapbench: built %s with %" PRIu64 " keys in %.2f s\n", p->name, n, secs);
+		mb_build_logged(pi, p, &params, n, (unsigned)o->batch, o->seed, &tables[pi]);
 	}
 	for (unsigned c = 0; c < ncfg; c++) {
 		if (cfg[c].dist == BENCH_ZIPF) {

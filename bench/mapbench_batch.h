@@ -70,15 +70,8 @@ static void mb_batch_mode_name(unsigned batch_keys, char *buf, size_t size)
 
 static void mb_add_batch(const struct mb_batch_row *r)
 {
-	if (mb_res.nbatch == mb_res.capbatch) {
-		size_t cap = mb_res.capbatch ? 2 * mb_res.capbatch : 64;
-		void *n = realloc(mb_res.batch, cap * sizeof(*mb_res.batch));
-
-		if (n == NULL)
-			mb_fatal("out of memory (results)");
-		mb_res.batch = n;
-		mb_res.capbatch = cap;
-	}
+	mb_res.batch = mb_grow(mb_res.batch, mb_res.nbatch, &mb_res.capbatch,
+			       sizeof(*mb_res.batch), 64);
 	mb_res.batch[mb_res.nbatch++] = *r;
 }
 
@@ -176,17 +169,11 @@ static void mb_run_batch(const struct mb_opts *o, uint64_t n, double t_start)
 	for (unsigned pi = 0; pi < np; pi++) {
 		const struct bench_peer *p = o->peers[pi];
 		struct peer_params params = { .presize = n };
-		double secs;
 
 		if (!mb_batch_peer(p) || mb_broken[pi])
 			continue;
-		if (mb_build(p, &params, n, (unsigned)o->batch, o->seed, &tables[pi], &secs) != 0) {
-			mb_break(pi, p, "build failed");
-			tables[pi] = NULL;
-			continue;
-		}
-		fprintf(stderr, "mapbench: built %s with %" PRIu64 " keys in %.2f s\n", p->name, n, secs);
-		any = 1;
+		if (mb_build_logged(pi, p, &params, n, (unsigned)o->batch, o->seed, &tables[pi]) == 0)
+			any = 1;
 	}
 	if (!any)
 		return;

@@ -279,6 +279,20 @@ static void mb_write_machine(const struct mb_opts *o, const char *prog)
 		mb_fatal("writing machine.txt: %s", strerror(errno));
 }
 
+/* arr with room for one more element (n used of *cap, elem bytes each). */
+static void *mb_grow(void *arr, size_t n, size_t *cap, size_t elem, size_t first)
+{
+	if (n == *cap) {
+		size_t c = *cap ? 2 * *cap : first;
+
+		arr = realloc(arr, c * elem);
+		if (arr == NULL)
+			mb_fatal("out of memory (results)");
+		*cap = c;
+	}
+	return arr;
+}
+
 /* ---- throughput rows ------------------------------------------------------ */
 
 static int mb_cell_eq(const struct mb_cell *a, const struct mb_cell *b)
@@ -294,15 +308,7 @@ static void mb_add_row(const struct mb_cell *c, const struct bench_peer *p,
 {
 	struct mb_row *r;
 
-	if (mb_res.nrows == mb_res.cap) {
-		size_t cap = mb_res.cap ? 2 * mb_res.cap : 256;
-		void *n = realloc(mb_res.rows, cap * sizeof(*mb_res.rows));
-
-		if (n == NULL)
-			mb_fatal("out of memory (results)");
-		mb_res.rows = n;
-		mb_res.cap = cap;
-	}
+	mb_res.rows = mb_grow(mb_res.rows, mb_res.nrows, &mb_res.cap, sizeof(*mb_res.rows), 256);
 	r = &mb_res.rows[mb_res.nrows++];
 	memset(r, 0, sizeof(*r));
 	r->cell = *c;

@@ -523,4 +523,23 @@ static int mb_build(const struct bench_peer *p, const struct peer_params *params
 	return 0;
 }
 
+/*
+ * mb_build for one peer of a run that keeps a table per peer: on failure
+ * the peer is marked broken and *table is NULL. 0 on success.
+ */
+static int mb_build_logged(unsigned pi, const struct bench_peer *p,
+			   const struct peer_params *params, uint64_t n, unsigned batch,
+			   uint64_t seed, void **table)
+{
+	double secs;
+
+	if (mb_build(p, params, n, batch, seed, table, &secs) != 0) {
+		mb_break(pi, p, "build failed");
+		*table = NULL;
+		return -1;
+	}
+	fprintf(stderr, "mapbench: built %s with %" PRIu64 " keys in %.2f s\n", p->name, n, secs);
+	return 0;
+}
+
 #endif /* RCUMAP_BENCH_MAPBENCH_RUN_H */
