@@ -23,6 +23,8 @@
  *     rcumap_pending_bytes_<kind>  the same in bytes
  *   rcumap_pending_objects, rcumap_pending_bytes   sums over the kinds
  *   rcumap_memb_sys_membarrier     1 when liburcu memb uses sys_membarrier
+ * The memory section adds rcumap_purges, the MEMORY PURGE requests the
+ * sweeper has carried out.
  * Counters are read without a common snapshot, so a pending value is
  * clamped at 0 rather than wrapping if reclaimed was read after retired.
  */
@@ -157,9 +159,10 @@ static void sec_memory(struct sb *b, const struct store_info *si)
 		  "maxmemory:%" PRIu64 "\r\n"
 		  "maxmemory_human:%s\r\n"
 		  "maxmemory_policy:%s\r\n"
+		  "rcumap_purges:%" PRIu64 "\r\n"
 		  "\r\n",
 		  si->used_bytes, h1, si->rss_bytes, h2, si->maxmemory, h3,
-		  si->maxmemory ? "allkeys-clock" : "noeviction");
+		  si->maxmemory ? "allkeys-clock" : "noeviction", si->purges);
 }
 
 static void sec_stats(struct sb *b, const struct server_counters *sc,

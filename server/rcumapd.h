@@ -279,6 +279,7 @@ struct store_info {
 	uint64_t keyspace_hits;
 	uint64_t keyspace_misses;
 	int membarrier;               /* memb: 1 when liburcu uses sys_membarrier */
+	uint64_t purges;              /* MEMORY PURGE requests carried out */
 };
 void store_info(struct store_info *out);
 
@@ -297,6 +298,13 @@ void store_thread_init(void);
  */
 void *store_sweeper(void *arg);
 void store_sweeper_stop(void);
+/*
+ * MEMORY PURGE: ask the sweeper to shrink the table to what its count needs
+ * (rcumap_resize 0), wait out a grace period (rcumap_barrier) and give free
+ * pages back (malloc_trim). Returns at once; store_info's purges counts the
+ * requests carried out, within a sweeper tick (10 ms) plus a grace period.
+ */
+void store_purge(void);
 
 /* ---- INFO (info.c) -------------------------------------------------------- */
 

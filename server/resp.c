@@ -1503,6 +1503,24 @@ static void cmd_client(struct conn *c, struct arg *av, int ac)
 	reply_unknown_sub(c, &av[1], "CLIENT");
 }
 
+/*
+ * MEMORY PURGE hands the work to the sweeper (store_purge): it waits for a
+ * grace period, which a worker, inside its read section, must not do.
+ */
+static void cmd_memory(struct conn *c, struct arg *av, int ac)
+{
+	if (is_word(&av[1], "purge")) {
+		if (ac != 2) {
+			OUT_LIT(c, "-ERR wrong number of arguments for 'memory|purge' command\r\n");
+			return;
+		}
+		store_purge();
+		OUT_LIT(c, "+OK\r\n");
+		return;
+	}
+	reply_unknown_sub(c, &av[1], "MEMORY");
+}
+
 static void cmd_hello(struct conn *c, struct arg *av, int ac)
 {
 	char buf[256];
@@ -1649,6 +1667,7 @@ static const struct cmd cmds[] = {
 	C("info", -1, cmd_info),
 	C("config", -2, cmd_config),
 	C("client", -2, cmd_client),
+	C("memory", -2, cmd_memory),
 	C("hello", -1, cmd_hello),
 	C("auth", -2, cmd_auth),
 	C("time", 1, cmd_time),

@@ -64,6 +64,9 @@ static uint64_t freed_bytes;              /* free_value callback; atomic */
 static uint64_t cas_counter;              /* source of cas id blocks; atomic */
 static uint64_t mark_epoch;               /* bumped by the sweeper; atomic */
 static uint64_t live_target;              /* evict above this many live bytes; atomic */
+static uint64_t purge_asked;              /* MEMORY PURGE requests; atomic */
+static uint64_t purge_done;               /* requests the sweeper has carried out; atomic */
+static uint64_t rss_base;                 /* resident set before any data (store_init) */
 
 static pthread_mutex_t sweep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sweep_cond = PTHREAD_COND_INITIALIZER;
@@ -608,6 +611,7 @@ void store_info(struct store_info *out)
 	out->keyspace_hits = sum(offsetof(struct tcount, hits));
 	out->keyspace_misses = sum(offsetof(struct tcount, misses));
 	out->membarrier = urcu_memb_has_sys_membarrier;
+	out->purges = ld_acquire(&purge_done); /* pairs with the sweeper's st_release */
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
@@ -623,6 +627,7 @@ int store_init(void)
 	if (rc < 0)
 		return rc;
 	now_ms = 0;
+	rss_base = read_rss();
 	/* Live data gets 55% of the limit; the sweeper corrects it from RSS. */
 	st_relaxed(&live_target, cfg.maxmemory / 100 * 55);
 	return 0;
@@ -711,6 +716,90 @@ static void adjust_target(uint64_t rss)
 	st_relaxed(&live_target, t); /* read by evict() as a hint */
 }
 
+void store_purge(void)
+{
+	/* Wakes nothing: the sweeper looks at the count on its next tick. */
+	add_relaxed(&purge_asked, 1);
+}
+
+/*
+ * MEMORY PURGE moves every live value to a fresh copy made by this thread.
+ * Deleting most keys leaves a few survivors on nearly every page of the
+ * workers' malloc arenas, and malloc_trim can give back only whole free
+ * pages. The copies (and the buckets the swaps and the resize copy) come
+ * from the sweeper's own arena (glibc gives each thread one, up to eight
+ * per CPU), so once the grace period has passed the workers' pages hold
+ * nothing and go back to the kernel.
+ */
+static void relocate_cb(const void *key, size_t len, void *value, void *arg)
+{
+	const struct sval *v = value;
+	size_t size = sizeof(*v) + v->len + 1;
+	struct sval *copy = malloc(size);
+
+	(void)arg;
+	if (!copy)
+		return; /* this one stays where it is */
+	memcpy(copy, v, size); /* same bytes, same cas id: nothing a client sees changes */
+	if (rcumap_cas(map, key, len, value, copy) != 0) {
+		free(copy); /* updated meanwhile: the newer value is fresh anyway */
+		return;
+	}
+	/* The copy is published and the original leaves: live bytes stay the same. */
+	charge(copy);
+	discharge(v);
+}
+
+/*
+ * Carry out MEMORY PURGE requests: wait for every retired bucket, table and
+ * value to be freed (a grace period: hence here, in a thread outside any
+ * read section, and not in a worker) and give free pages back; then, if the
+ * process still holds much more than malloc hands out, relocate the values,
+ * bring the table to the size its count calls for (rcumap_resize 0), and
+ * free and give back once more. A purge right after another finds no holes
+ * and moves nothing.
+ */
+static void purge(void)
+{
+	uint64_t asked = ld_relaxed(&purge_asked); /* a count; the work below orders nothing on it */
+	uint64_t cursor = 0, rss;
+	struct mallinfo2 mi;
+
+	if (asked == ld_relaxed(&purge_done)) /* only this thread writes purge_done */
+		return;
+	/* What is freed already goes back first; then see what is left. */
+	rcumap_barrier(map);
+	malloc_trim(0);
+	mi = mallinfo2();
+	/*
+	 * Data's share of the resident set within 3x of what malloc hands out:
+	 * no holes worth a move (and a move into this thread's arena, where an
+	 * earlier purge put the values, would make new ones).
+	 */
+	rss = read_rss();
+	if (rss < rss_base || rss - rss_base <= 3 * (mi.uordblks + mi.hblkhd))
+		goto done;
+	/*
+	 * One read section over the whole move (qsbr: no quiescent state
+	 * either): no grace period ends during it, so the buckets the swaps
+	 * retire cannot come back through the map's bucket cache as the next
+	 * swaps' new buckets, which would keep them in the workers' arenas.
+	 */
+	cfg.flavor->read_lock();
+	do {
+		if (rcumap_scan(map, &cursor, 1024, relocate_cb, NULL) < 0)
+			break;
+	} while (cursor != 0);
+	/* -EBUSY: an update is moving a migration on; it finishes it anyway. */
+	for (int i = 0; i < 100 && rcumap_resize(map, 0) == -EBUSY; i++)
+		usleep(1000);
+	cfg.flavor->read_unlock();
+	rcumap_barrier(map);
+	malloc_trim(0);
+done:
+	st_release(&purge_done, asked); /* pairs with store_info's ld_acquire */
+}
+
 void store_sweeper_stop(void)
 {
 	pthread_mutex_lock(&sweep_lock);
@@ -734,6 +823,7 @@ void *store_sweeper(void *arg)
 		int stop;
 
 		store_tick();
+		purge();
 		/* Visit expire_rate entries per second, in ticks; bounded per tick. */
 		credit += (uint64_t)cfg.expire_rate * SWEEP_TICK_MS;
 		if (credit >= 1000) {
