@@ -166,6 +166,22 @@ static void bucket_reclaim(struct rcu_head *rh)
 static void carrier_reclaim(struct rcu_head *rh);
 
 /*
+ * Prefetch what reclaiming b will touch first: the value it frees (and the
+ * word before it, where malloc keeps a chunk's size).
+ */
+static inline void prefetch_dead(const struct rcumap_bucket *b)
+{
+	uint32_t kind = b->dead & DEAD_KIND_MASK;
+
+	if (kind == DEAD_VALUE || kind == DEAD_ENTRY) {
+		const char *v = b->rec[b->dead & DEAD_IDX_MASK].value;
+
+		__builtin_prefetch(v);
+		__builtin_prefetch(v - sizeof(size_t));
+	}
+}
+
+/*
  * Hand the open bag to free carrier c. Stripe locked; the unlock queues the
  * carrier on call_rcu (rcumap__carrier_queue), so that no call_rcu runs
  * under the lock. calling counts carriers between the two steps.
@@ -225,9 +241,20 @@ static void carrier_reclaim(struct rcu_head *rh)
 	tsan_acquire(rh);
 	map = c->map;
 	st = &map->stripe[c->stripe];
+	/*
+	 * The bag is a list of cold buckets, each pointing to a cold value:
+	 * fetch the next bucket while this one is freed, and its value before
+	 * its turn, so that the misses overlap instead of following each other.
+	 */
+	if (c->first)
+		prefetch_dead(c->first);
 	for (b = c->first; b; b = next) {
 		next = b->bag_next;
+		if (next)
+			__builtin_prefetch(next);
 		reclaim_bucket(map, b, &t, 1);
+		if (next)
+			prefetch_dead(next);
 	}
 	tally_count(map, st, &t);
 	if (!rcumap__stripe_trylock_at(st)) {
