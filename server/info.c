@@ -13,7 +13,8 @@
  *
  * Field names are stable (tests parse them). The rcumap section reports the
  * map's own counters, named rcumap_<counter>[_<kind>]:
- *   rcumap_flavor, rcumap_entries, rcumap_slots, rcumap_generation,
+ *   rcumap_flavor, rcumap_map (rcumap; lfht or mutex64 in the library A/B
+ *   builds, server/mapb.h), rcumap_entries, rcumap_slots, rcumap_generation,
  *   rcumap_grows, rcumap_shrinks, rcumap_resizing,
  *   for each kind in bucket, entry, table:
  *     rcumap_retired_<kind>        objects handed to call_rcu
@@ -39,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mapb.h"
 #include "rcumapd.h"
 
 struct sb {
@@ -197,13 +199,14 @@ static void sec_rcumap(struct sb *b, const struct store_info *si)
 
 	sb_printf(b, "# Rcumap\r\n"
 		  "rcumap_flavor:%s\r\n"
+		  "rcumap_map:%s\r\n"
 		  "rcumap_entries:%zu\r\n"
 		  "rcumap_slots:%zu\r\n"
 		  "rcumap_generation:%" PRIu64 "\r\n"
 		  "rcumap_grows:%" PRIu64 "\r\n"
 		  "rcumap_shrinks:%" PRIu64 "\r\n"
 		  "rcumap_resizing:%d\r\n",
-		  cfg.flavor_name ? cfg.flavor_name : "", m->entries, m->slots,
+		  cfg.flavor_name ? cfg.flavor_name : "", MAPB_NAME, m->entries, m->slots,
 		  m->generation, m->grows, m->shrinks, m->resizing);
 	for (int k = 0; k < RCUMAP_STATS_KINDS; k++) {
 		uint64_t po = sub0(m->kind[k].retired, m->kind[k].reclaimed);

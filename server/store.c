@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "rcumapd.h"
+#include "mapb.h"
 
 /* liburcu-memb's record of whether it found sys_membarrier (INFO reports it). */
 extern int urcu_memb_has_sys_membarrier;
@@ -55,7 +56,7 @@ struct tcount {
 /* cas ids are taken from the global counter in blocks: no shared RMW per write. */
 #define CAS_BLOCK 1024
 
-static struct rcumap *map;
+static mapb_t *map;                       /* rcumap, or an A/B map (mapb.h) */
 static struct tcount counts[MAX_THREADS];
 static unsigned nthreads;                 /* slots handed out; grows only */
 static __thread struct tcount *tc;        /* this thread's slot, or NULL */
@@ -286,7 +287,7 @@ static void evict_cb(const void *key, size_t len, void *value, void *arg)
 	if (e->need == 0)
 		return;
 	if (is_expired(v)) {
-		if (rcumap_delete_if(map, key, len, v) == 0) {
+		if (mapb_delete_if(map, key, len, v) == 0) {
 			discharge(v);
 			count_own(&my()->expired, 1);
 		}
@@ -295,7 +296,7 @@ static void evict_cb(const void *key, size_t len, void *value, void *arg)
 	if (!e->force && key_is_hot(key, len))
 		return;
 	e->cold_seen++;
-	if (rcumap_delete_if(map, key, len, v) == 0) {
+	if (mapb_delete_if(map, key, len, v) == 0) {
 		uint64_t c = charge_of(v);
 
 		discharge(v);
@@ -324,7 +325,7 @@ static int evict(uint64_t extra)
 	e.need = live - target;
 	/* Bounded: at most two passes over the map, forced on the second. */
 	while (e.need > 0 && rounds < 2) {
-		if (rcumap_scan(map, &t->hand, 64, evict_cb, &e) < 0)
+		if (mapb_scan(map, &t->hand, 64, evict_cb, &e) < 0)
 			t->hand = 0;
 		if (t->hand == 0) {
 			rounds++;
@@ -351,7 +352,7 @@ static const struct sval *read_settle(const void *key, size_t klen, struct sval 
 {
 	if (v && is_expired(v)) {
 		/* Compare-delete: a value stored since the lookup is never lost. */
-		if (rcumap_delete_if(map, key, klen, v) == 0) {
+		if (mapb_delete_if(map, key, klen, v) == 0) {
 			discharge(v);
 			count_own(&my()->expired, 1);
 		}
@@ -368,7 +369,7 @@ static const struct sval *read_settle(const void *key, size_t klen, struct sval 
 
 const struct sval *store_get(const void *key, size_t klen)
 {
-	return read_settle(key, klen, rcumap_get(map, key, klen));
+	return read_settle(key, klen, mapb_get(map, key, klen));
 }
 
 size_t store_get_batch(size_t n, const void *const keys[], const size_t lens[],
@@ -382,11 +383,11 @@ size_t store_get_batch(size_t n, const void *const keys[], const size_t lens[],
 
 		if (m == 1) {
 			/* One key: the plain lookup, without the group passes. */
-			raw[0] = rcumap_get(map, keys[off], lens[off]);
-		} else if (rcumap_get_batch(map, m, keys + off, lens + off, raw) < 0) {
+			raw[0] = mapb_get(map, keys[off], lens[off]);
+		} else if (mapb_get_batch(map, m, keys + off, lens + off, raw) < 0) {
 			/* -EINVAL: a key over RCUMAP_KEY_MAX, absent for rcumap_get. */
 			for (size_t i = 0; i < m; i++)
-				raw[i] = rcumap_get(map, keys[off + i], lens[off + i]);
+				raw[i] = mapb_get(map, keys[off + i], lens[off + i]);
 		}
 		/*
 		 * Settled in key order, after all the lookups: a key repeated in
@@ -413,7 +414,7 @@ int store_rmw(const void *key, size_t klen, store_rmw_fn fn, void *arg,
 	      const struct sval **prev)
 {
 	for (;;) {
-		struct sval *raw = rcumap_get(map, key, klen);
+		struct sval *raw = mapb_get(map, key, klen);
 		const struct sval *cur = raw && !is_expired(raw) ? raw : NULL;
 		struct sval *nv = NULL;
 		enum rmw_action a = fn(cur, &nv, arg);
@@ -429,7 +430,7 @@ int store_rmw(const void *key, size_t klen, store_rmw_fn fn, void *arg,
 		if (a == RMW_DELETE) {
 			if (!raw)
 				return RMW_KEEP;
-			rc = rcumap_delete_if(map, key, klen, raw);
+			rc = mapb_delete_if(map, key, klen, raw);
 			if (rc == 0) {
 				discharge(raw);
 				if (!cur)
@@ -447,7 +448,7 @@ int store_rmw(const void *key, size_t klen, store_rmw_fn fn, void *arg,
 			sval_discard(nv);
 			return -ENOMEM;
 		}
-		rc = raw ? rcumap_cas(map, key, klen, raw, nv) : rcumap_insert(map, key, klen, nv);
+		rc = raw ? mapb_cas(map, key, klen, raw, nv) : mapb_insert(map, key, klen, nv);
 		if (rc == 0) {
 			charge(nv);
 			if (raw) {
@@ -468,7 +469,7 @@ int store_put(const void *key, size_t klen, struct sval *v)
 {
 	/* A lost race keeps v and tries again on the newer value. */
 	for (;;) {
-		struct sval *raw = rcumap_get(map, key, klen);
+		struct sval *raw = mapb_get(map, key, klen);
 		int rc;
 
 		v->klen = (uint32_t)(klen > UINT32_MAX ? UINT32_MAX : klen);
@@ -476,7 +477,7 @@ int store_put(const void *key, size_t klen, struct sval *v)
 			sval_discard(v);
 			return -ENOMEM;
 		}
-		rc = raw ? rcumap_cas(map, key, klen, raw, v) : rcumap_insert(map, key, klen, v);
+		rc = raw ? mapb_cas(map, key, klen, raw, v) : mapb_insert(map, key, klen, v);
 		if (rc == 0) {
 			charge(v);
 			if (raw) {
@@ -496,12 +497,12 @@ int store_put(const void *key, size_t klen, struct sval *v)
 int store_del(const void *key, size_t klen)
 {
 	for (;;) {
-		struct sval *raw = rcumap_get(map, key, klen);
+		struct sval *raw = mapb_get(map, key, klen);
 		int rc;
 
 		if (!raw)
 			return 0;
-		rc = rcumap_delete_if(map, key, klen, raw);
+		rc = mapb_delete_if(map, key, klen, raw);
 		if (rc == 0) {
 			discharge(raw);
 			if (is_expired(raw)) {
@@ -517,7 +518,7 @@ int store_del(const void *key, size_t klen)
 
 size_t store_count(void)
 {
-	return rcumap_count(map);
+	return mapb_count(map);
 }
 
 struct flush_ctx {
@@ -527,7 +528,7 @@ struct flush_ctx {
 static void flush_cb(const void *key, size_t len, void *value, void *arg)
 {
 	struct flush_ctx *f = arg;
-	int rc = rcumap_delete_if(map, key, len, value);
+	int rc = mapb_delete_if(map, key, len, value);
 
 	if (rc == 0)
 		discharge(value);
@@ -542,7 +543,7 @@ int store_flush(void)
 	uint64_t cursor = 0;
 
 	do {
-		if (rcumap_scan(map, &cursor, 1024, flush_cb, &f) < 0)
+		if (mapb_scan(map, &cursor, 1024, flush_cb, &f) < 0)
 			return -EINVAL;
 	} while (cursor != 0);
 	return f.err;
@@ -569,7 +570,7 @@ int store_scan(uint64_t *cursor, size_t count, store_scan_fn fn, void *arg)
 
 	if (*cursor >= ((uint64_t)1 << 32))
 		return -EINVAL;
-	return rcumap_scan(map, cursor, count ? count : 1, scan_cb, &s);
+	return mapb_scan(map, cursor, count ? count : 1, scan_cb, &s);
 }
 
 /* ---- statistics --------------------------------------------------------- */
@@ -593,7 +594,7 @@ void store_info(struct store_info *out)
 	uint64_t fr = ld_relaxed(&freed_bytes); /* a counter; no ordering */
 
 	memset(out, 0, sizeof(*out));
-	rcumap_stats(map, &out->map);
+	mapb_stats(map, &out->map);
 	for (int k = 0; k < RCUMAP_STATS_KINDS; k++) {
 		const struct rcumap_stats *m = &out->map;
 
@@ -622,7 +623,7 @@ int store_init(void)
 		.flavor = cfg.flavor,
 		.free_value = free_value,
 	};
-	int rc = rcumap_create(&mc, &map);
+	int rc = mapb_create(&mc, &map);
 
 	if (rc < 0)
 		return rc;
@@ -635,7 +636,7 @@ int store_init(void)
 
 int store_fini(void)
 {
-	int rc = rcumap_destroy(map);
+	int rc = mapb_destroy(map);
 
 	if (rc == 0)
 		map = NULL;
@@ -690,7 +691,7 @@ static void sweep_cb(const void *key, size_t len, void *value, void *arg)
 	struct sval *v = value;
 
 	s->visited++;
-	if (is_expired(v) && rcumap_delete_if(map, key, len, v) == 0) {
+	if (is_expired(v) && mapb_delete_if(map, key, len, v) == 0) {
 		discharge(v);
 		count_own(&my()->expired, 1);
 	}
@@ -741,7 +742,7 @@ static void relocate_cb(const void *key, size_t len, void *value, void *arg)
 	if (!copy)
 		return; /* this one stays where it is */
 	memcpy(copy, v, size); /* same bytes, same cas id: nothing a client sees changes */
-	if (rcumap_cas(map, key, len, value, copy) != 0) {
+	if (mapb_cas(map, key, len, value, copy) != 0) {
 		free(copy); /* updated meanwhile: the newer value is fresh anyway */
 		return;
 	}
@@ -768,7 +769,7 @@ static void purge(void)
 	if (asked == ld_relaxed(&purge_done)) /* only this thread writes purge_done */
 		return;
 	/* What is freed already goes back first; then see what is left. */
-	rcumap_barrier(map);
+	mapb_barrier(map);
 	malloc_trim(0);
 	mi = mallinfo2();
 	/*
@@ -787,14 +788,14 @@ static void purge(void)
 	 */
 	cfg.flavor->read_lock();
 	do {
-		if (rcumap_scan(map, &cursor, 1024, relocate_cb, NULL) < 0)
+		if (mapb_scan(map, &cursor, 1024, relocate_cb, NULL) < 0)
 			break;
 	} while (cursor != 0);
 	/* -EBUSY: an update is moving a migration on; it finishes it anyway. */
-	for (int i = 0; i < 100 && rcumap_resize(map, 0) == -EBUSY; i++)
+	for (int i = 0; i < 100 && mapb_resize(map, 0) == -EBUSY; i++)
 		usleep(1000);
 	cfg.flavor->read_unlock();
-	rcumap_barrier(map);
+	mapb_barrier(map);
 	malloc_trim(0);
 done:
 	st_release(&purge_done, asked); /* pairs with store_info's ld_acquire */
@@ -830,7 +831,7 @@ void *store_sweeper(void *arg)
 			struct sweep_ctx s = { 0 };
 			uint64_t visits = credit / 1000;
 
-			if (rcumap_scan(map, &cursor, visits, sweep_cb, &s) < 0)
+			if (mapb_scan(map, &cursor, visits, sweep_cb, &s) < 0)
 				cursor = 0;
 			/* A finished round or a full quota uses the credit up. */
 			credit = (s.visited >= visits || cursor == 0) ? credit % 1000
