@@ -22,114 +22,37 @@
 # (it answered +OK and has no counter to wait on), "no-purge". Diagnostics go
 # to stderr. Each stage waits SETTLE seconds (default 1) before reading RSS,
 # for deferred frees and background threads.
-import socket
+import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import server_conn  # noqa: E402  (bench/server_conn.py, beside this file)
+
+PROG = "server_mem.py"
 VALUE = b"v" * 100
 CHUNK = 5000            # commands per sendall: ~700 KB out, at most 55 KB of replies back
 TIMEOUT = 120.0         # seconds without any reply before the run is given up
 PURGE_TIMEOUT = 30.0    # seconds to wait for rcumap_purges to move
 
-
-def usage(msg=None):
-    if msg:
-        print("server_mem.py: " + msg, file=sys.stderr)
-    sys.exit("usage: server_mem.py [--fresh] [--settle SECONDS] resp|mc PORT PID[,PID...] [N]\n"
-             "  N keys (default 1000000) of 100 bytes; prints stage,keys,rss_kb,note lines:\n"
-             "  empty, loaded, deleted (90%), purged; with --fresh only the survivors are\n"
-             "  stored and the one line is fresh_survivors")
+USAGE = ("usage: server_mem.py [--fresh] [--settle SECONDS] resp|mc PORT PID[,PID...] [N]\n"
+         "  N keys (default 1000000) of 100 bytes; prints stage,keys,rss_kb,note lines:\n"
+         "  empty, loaded, deleted (90%), purged; with --fresh only the survivors are\n"
+         "  stored and the one line is fresh_survivors")
+usage, die, log = server_conn.helpers(PROG, USAGE)
 
 
-def die(msg):
-    sys.exit("server_mem.py: " + msg)
-
-
-def log(msg):
-    print("server_mem.py: " + msg, file=sys.stderr, flush=True)
-
-
-class Conn:
-    def __init__(self, port):
-        try:
-            self.s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        except OSError as e:
-            die("cannot connect to 127.0.0.1:%d: %s" % (port, e))
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-
-    def fill(self):
-        try:
-            d = self.s.recv(1 << 20)
-        except socket.timeout:
-            die("no reply from the server in %.0f s" % TIMEOUT)
-        except OSError as e:
-            die("connection error: %s" % e)
-        if not d:
-            die("the server closed the connection")
-        self.buf += d
-
-    def send(self, data):
-        try:
-            self.s.sendall(data)
-        except OSError as e:
-            die("connection error while sending: %s" % e)
-
-    def expect(self, want, what):
-        """Read len(want) bytes of replies and check they are exactly want."""
-        while len(self.buf) < len(want):
-            self.fill()
-        got = bytes(self.buf[:len(want)])
-        del self.buf[:len(want)]
-        if got != want:
-            for i in range(0, len(want), 4096):  # find the first reply that differs
-                if got[i:i + 4096] != want[i:i + 4096]:
-                    break
-            die("unexpected reply while %s: %r" % (what, got[i:i + 80]))
-
-    def line(self):
-        while True:
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                ln = bytes(self.buf[:i])
-                del self.buf[:i + 2]
-                return ln
-            self.fill()
-
-    def resp(self, *args):
-        """Send one RESP command; return its reply (bytes, int, or ('err', text))."""
-        self.send(b"*%d\r\n" % len(args) +
-                  b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
-        ln = self.line()
-        t, rest = ln[:1], ln[1:]
-        if t == b"+":
-            return rest
-        if t == b"-":
-            return ("err", rest.decode(errors="replace"))
-        if t == b":":
-            return int(rest)
-        if t == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            while len(self.buf) < n + 2:
-                self.fill()
-            v = bytes(self.buf[:n])
-            del self.buf[:n + 2]
-            return v
-        die("unexpected reply to %s: %r" % (args[0].decode(), ln[:80]))
-
-    def mc_stats(self):
-        self.send(b"stats\r\n")
-        st = {}
-        while True:
-            ln = self.line()
-            if ln == b"END":
-                return st
-            p = ln.split(b" ")
-            if len(p) != 3 or p[0] != b"STAT":
-                die("unexpected reply to stats: %r" % ln[:80])
-            st[p[1].decode()] = p[2].decode()
+def mc_stats(c):
+    c.send(b"stats\r\n")
+    st = {}
+    while True:
+        ln = c.line()
+        if ln == b"END":
+            return st
+        p = ln.split(b" ")
+        if len(p) != 3 or p[0] != b"STAT":
+            die("unexpected reply to stats: %r" % ln[:80])
+        st[p[1].decode()] = p[2].decode()
 
 
 def rss_kb(pids):
@@ -182,7 +105,7 @@ def count_keys(c, proto):
         if not isinstance(r, int):
             die("unexpected reply to DBSIZE: %r" % (r,))
         return r
-    st = c.mc_stats()
+    st = mc_stats(c)
     if "curr_items" not in st:
         die("no curr_items in the memcached stats")
     return int(st["curr_items"])
@@ -281,7 +204,7 @@ def main(argv):
         usage("N must be within 10..9999999999")
     rss_kb(pids)  # the PIDs exist, before anything is sent
 
-    c = Conn(port)
+    c = server_conn.Conn(port, PROG, TIMEOUT)
     if count_keys(c, proto) != 0:
         die("the server is not empty: W7 needs an empty server")
     survivors = list(range(0, n, 10))

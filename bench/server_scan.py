@@ -37,124 +37,58 @@
 # the scan (INFO rcumap) go to stderr.
 import mmap
 import os
-import socket
 import struct
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import server_conn  # noqa: E402  (bench/server_conn.py, beside this file)
+
+PROG = "server_scan.py"
 VALUE = b"s" * 16
 LOAD_CHUNK = 5000       # commands per sendall while storing the stable keys
 BATCH = 1000            # commands per sendall of the writer
 TIMEOUT = 120.0         # seconds without any reply before the run is given up
 
-
-def usage(msg=None):
-    if msg:
-        print("server_scan.py: " + msg, file=sys.stderr)
-    sys.exit("usage: server_scan.py PORT N [--writes-churn M] [--count C] [--cycles K]\n"
-             "  N stable keys; M churn keys stored then deleted, repeatedly, while\n"
-             "  one SCAN (COUNT C, default 1000) walks the keyspace, paced to span K\n"
-             "  writer cycles (default M = 4N, K = 1; K = 0: no pacing); prints\n"
-             "  stable_keys,returned,duplicates,misses,churn_ops,scan_calls,seconds")
+USAGE = ("usage: server_scan.py PORT N [--writes-churn M] [--count C] [--cycles K]\n"
+         "  N stable keys; M churn keys stored then deleted, repeatedly, while\n"
+         "  one SCAN (COUNT C, default 1000) walks the keyspace, paced to span K\n"
+         "  writer cycles (default M = 4N, K = 1; K = 0: no pacing); prints\n"
+         "  stable_keys,returned,duplicates,misses,churn_ops,scan_calls,seconds")
+usage, die, log = server_conn.helpers(PROG, USAGE)
 
 
-def die(msg):
-    sys.exit("server_scan.py: " + msg)
+def resp(c, *args):
+    """One RESP command whose reply is an integer or a bulk string."""
+    return c.resp(*args, accept=(":", "$"))
 
 
-def log(msg):
-    print("server_scan.py: " + msg, file=sys.stderr, flush=True)
-
-
-class Conn:
-    def __init__(self, port):
-        try:
-            self.s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        except OSError as e:
-            die("cannot connect to 127.0.0.1:%d: %s" % (port, e))
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-
-    def fill(self):
-        try:
-            d = self.s.recv(1 << 20)
-        except socket.timeout:
-            die("no reply from the server in %.0f s" % TIMEOUT)
-        except OSError as e:
-            die("connection error: %s" % e)
-        if not d:
-            die("the server closed the connection")
-        self.buf += d
-
-    def send(self, data):
-        try:
-            self.s.sendall(data)
-        except OSError as e:
-            die("connection error while sending: %s" % e)
-
-    def expect(self, want, what):
-        """Read len(want) bytes of replies and check they are exactly want."""
-        while len(self.buf) < len(want):
-            self.fill()
-        got = bytes(self.buf[:len(want)])
-        del self.buf[:len(want)]
-        if got != want:
-            for i in range(0, len(want), 4096):  # find the first reply that differs
-                if got[i:i + 4096] != want[i:i + 4096]:
-                    break
-            die("unexpected reply while %s: %r" % (what, got[i:i + 80]))
-
-    def line(self):
-        while True:
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                ln = bytes(self.buf[:i])
-                del self.buf[:i + 2]
-                return ln
-            self.fill()
-
-    def resp(self, *args):
-        """Send one RESP command; return its integer or bulk reply."""
-        self.send(b"*%d\r\n" % len(args) +
-                  b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
-        ln = self.line()
-        if ln[:1] == b":":
-            return int(ln[1:])
-        if ln[:1] == b"$" and int(ln[1:]) >= 0:
-            n = int(ln[1:])
-            while len(self.buf) < n + 2:
-                self.fill()
-            v = bytes(self.buf[:n])
-            del self.buf[:n + 2]
-            return v
-        die("unexpected reply to %s: %r" % (args[0].decode(), ln[:80]))
-
-    def scan(self, cursor, count):
-        """One SCAN call: return (next cursor, list of keys)."""
-        cur = b"%d" % cursor
-        cnt = b"%d" % count
-        self.send(b"*4\r\n$4\r\nSCAN\r\n$%d\r\n%s\r\n$5\r\nCOUNT\r\n$%d\r\n%s\r\n"
-                  % (len(cur), cur, len(cnt), cnt))
-        # *2 $len cursor *K, then K times $len key: 4 + 2K lines, keys hold no CR LF
-        while self.buf.count(b"\r\n") < 4:
-            if self.buf[:1] == b"-" and b"\r\n" in self.buf:
-                die("SCAN failed: %r" % bytes(self.buf[:self.buf.find(b"\r\n")]))
-            self.fill()
-        head = bytes(self.buf[:64]).split(b"\r\n", 4)
-        if head[0] != b"*2" or head[1][:1] != b"$" or head[3][:1] != b"*":
-            die("unexpected reply to SCAN: %r" % bytes(self.buf[:80]))
-        k = int(head[3][1:])
-        while self.buf.count(b"\r\n") < 4 + 2 * k:
-            self.fill()
-        lines = bytes(self.buf).split(b"\r\n", 4 + 2 * k)
-        rest = lines.pop() if len(lines) > 4 + 2 * k else b""
-        self.buf = bytearray(rest)
-        return int(lines[2]), lines[5::2]
+def scan(c, cursor, count):
+    """One SCAN call: return (next cursor, list of keys)."""
+    cur = b"%d" % cursor
+    cnt = b"%d" % count
+    c.send(b"*4\r\n$4\r\nSCAN\r\n$%d\r\n%s\r\n$5\r\nCOUNT\r\n$%d\r\n%s\r\n"
+           % (len(cur), cur, len(cnt), cnt))
+    # *2 $len cursor *K, then K times $len key: 4 + 2K lines, keys hold no CR LF
+    while c.buf.count(b"\r\n") < 4:
+        if c.buf[:1] == b"-" and b"\r\n" in c.buf:
+            die("SCAN failed: %r" % bytes(c.buf[:c.buf.find(b"\r\n")]))
+        c.fill()
+    head = bytes(c.buf[:64]).split(b"\r\n", 4)
+    if head[0] != b"*2" or head[1][:1] != b"$" or head[3][:1] != b"*":
+        die("unexpected reply to SCAN: %r" % bytes(c.buf[:80]))
+    k = int(head[3][1:])
+    while c.buf.count(b"\r\n") < 4 + 2 * k:
+        c.fill()
+    lines = bytes(c.buf).split(b"\r\n", 4 + 2 * k)
+    rest = lines.pop() if len(lines) > 4 + 2 * k else b""
+    c.buf = bytearray(rest)
+    return int(lines[2]), lines[5::2]
 
 
 def info_rcumap(c):
     """rcumap_grows, rcumap_shrinks, rcumap_slots from INFO rcumap, or None."""
-    r = c.resp(b"INFO", b"rcumap")
+    r = resp(c, b"INFO", b"rcumap")
     f = {}
     for ln in r.split(b"\r\n"):
         p = ln.split(b":", 1)
@@ -165,7 +99,7 @@ def info_rcumap(c):
 
 def writer(port, m, shm):
     """The child: store churn:0..m-1, delete them, again, until told to stop."""
-    c = Conn(port)
+    c = server_conn.Conn(port, PROG, TIMEOUT)
     ops = 0
     while True:
         for cmd, want in ((b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\n" + VALUE + b"\r\n", b"+OK\r\n"),
@@ -214,8 +148,8 @@ def main(argv):
     if not 0 <= cycles <= 1000:
         usage("K must be within 0..1000")
 
-    c = Conn(port)
-    if c.resp(b"DBSIZE") != 0:
+    c = server_conn.Conn(port, PROG, TIMEOUT)
+    if resp(c, b"DBSIZE") != 0:
         die("the server is not empty: W8 needs an empty server")
     t0 = time.time()
     for b in range(0, n, LOAD_CHUNK):
@@ -223,7 +157,7 @@ def main(argv):
         c.send(b"".join(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\n%s\r\n" % (len(k), k, VALUE)
                         for k in (b"stable:%d" % i for i in range(b, e))))
         c.expect(b"+OK\r\n" * (e - b), "storing the stable keys")
-    if c.resp(b"DBSIZE") != n:
+    if resp(c, b"DBSIZE") != n:
         die("the server does not hold the %d stable keys" % n)
     log("stored %d stable keys in %.1f s" % (n, time.time() - t0))
     before = info_rcumap(c)
@@ -269,7 +203,7 @@ def main(argv):
                     if os.waitpid(pid, os.WNOHANG)[0]:
                         die("the writer stopped during the scan")
                     time.sleep(0.0005)
-            cursor, keys = c.scan(cursor, count)
+            cursor, keys = scan(c, cursor, count)
             calls += 1
             returned += len(keys)
             for k in keys:

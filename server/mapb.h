@@ -52,6 +52,12 @@ struct mapb;
 /* A typedef, so that store.c's one declaration names either map type. */
 typedef struct mapb mapb_t;
 
+/*
+ * Each backend (mapb_lfht.c, mapb_mutex.c) defines create, destroy, get,
+ * insert, delete_if, scan, count, clear, stats, barrier, resize and
+ * mapb_store; mapb_common.c, compiled into both, defines get_batch, put
+ * and cas on top of them.
+ */
 int mapb_create(const struct rcumap_config *config, mapb_t **out);
 int mapb_destroy(mapb_t *m);
 void *mapb_get(mapb_t *m, const void *key, size_t len);
@@ -69,7 +75,36 @@ int mapb_stats(const mapb_t *m, struct rcumap_stats *out);
 int mapb_barrier(mapb_t *m);
 int mapb_resize(mapb_t *m, size_t slots);
 
+/*
+ * The backend's put and cas, arguments already checked by mapb_put and
+ * mapb_cas: with @expected non-NULL replace the value only if it is
+ * @expected (cas), otherwise any value, or insert if absent (put).
+ */
+int mapb_store(mapb_t *m, const void *key, size_t len, void *expected, void *desired);
+
 /* ---- shared by both backends -------------------------------------------- */
+
+/* What both maps keep of the caller's config, and their hash seed. */
+struct mapb_rcu {
+	const struct rcu_flavor_struct *flavor;
+	void (*free_value)(void *value, void *arg);
+	void *free_value_arg;
+	uint64_t seed;                /* mapb_hash's key: random per map */
+	int qsbr;                     /* flavor is qsbr: a "read section" is being online */
+};
+
+/* Whether mapb_create may go on with config and out: rcumap_create's -EINVAL checks. */
+static inline int mapb_create_args_ok(const struct rcumap_config *config, mapb_t **out)
+{
+	return config && out && config->flavor && config->flavor->update_call_rcu;
+}
+
+/* Fill r from a config mapb_create_args_ok accepted; draw a fresh seed. */
+void mapb_rcu_init(struct mapb_rcu *r, const struct rcumap_config *config);
+/* Whether the caller is in a read section (not qsbr): a grace-period wait would deadlock. */
+int mapb_rcu_in_read(const struct mapb_rcu *r);
+/* rcumap_barrier for a map of r: the flavor's rcu_barrier; 0 or -EDEADLK. */
+int mapb_rcu_barrier(const struct mapb_rcu *r);
 
 /* The keyed 64-bit hash both A/B maps use: word rounds and a final avalanche. */
 static inline uint64_t mapb_rotl(uint64_t x, unsigned r)
@@ -146,6 +181,26 @@ static inline struct mapb_stripe *mapb_stripe(struct mapb_stripe *s)
 	if (!mine)
 		mine = 1 + add_relaxed(&next, 1) % MAPB_STRIPES; /* only spreads threads */
 	return &s[mine - 1];
+}
+
+/* A node of @bytes handed to call_rcu, removed or replaced: counted in this thread's stripe. */
+static inline void mapb_stripe_retired(struct mapb_stripe *s, uint64_t bytes)
+{
+	struct mapb_stripe *st = mapb_stripe(s);
+
+	/* Statistics, read relaxed by mapb_stats: order nothing. */
+	add_relaxed(&st->retired, 1);
+	add_relaxed(&st->retired_bytes, bytes);
+}
+
+/* A node of @bytes freed by its call_rcu callback. */
+static inline void mapb_stripe_reclaimed(struct mapb_stripe *s, uint64_t bytes)
+{
+	struct mapb_stripe *st = mapb_stripe(s);
+
+	/* Statistics, read relaxed by mapb_stats: order nothing. */
+	add_relaxed(&st->reclaimed, 1);
+	add_relaxed(&st->reclaimed_bytes, bytes);
 }
 
 /* Sum of the stripes into out: entries and the ENTRY kind's counts. */

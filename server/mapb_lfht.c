@@ -53,7 +53,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <urcu/call-rcu.h>
@@ -61,9 +60,6 @@
 #include <urcu/rculfhash.h>
 
 #include "mapb.h"
-
-/* To recognise qsbr, whose "read section" is being online. */
-extern const struct rcu_flavor_struct urcu_qsbr_flavor;
 
 /* klen of a scan's seek marker: no key has it (RCUMAP_KEY_MAX is 1 GiB). */
 #define LMARKER SIZE_MAX
@@ -81,11 +77,7 @@ struct lnode {
 struct mapb {
 	struct mapb_stripe stripe[MAPB_STRIPES];
 	struct cds_lfht *ht;
-	const struct rcu_flavor_struct *flavor;
-	void (*free_value)(void *value, void *arg);
-	void *free_value_arg;
-	uint64_t seed;
-	int qsbr;
+	struct mapb_rcu rcu;          /* flavor, free_value, seed */
 	/* The sizer thread, the table's only resizer (see above). */
 	pthread_t sizer;
 	pthread_mutex_t sizer_lock;
@@ -159,25 +151,18 @@ static void lfree_cb(struct rcu_head *head)
 {
 	struct lnode *n = caa_container_of(head, struct lnode, rcu);
 	struct mapb *m = n->m;
-	struct mapb_stripe *st = mapb_stripe(m->stripe);
 
-	if (n->klen != LMARKER && m->free_value)
-		m->free_value(n->value, m->free_value_arg);
-	/* Statistics, read relaxed by mapb_stats: order nothing. */
-	add_relaxed(&st->reclaimed, 1);
-	add_relaxed(&st->reclaimed_bytes, lnode_size(n));
+	if (n->klen != LMARKER && m->rcu.free_value)
+		m->rcu.free_value(n->value, m->rcu.free_value_arg);
+	mapb_stripe_reclaimed(m->stripe, lnode_size(n));
 	free(n);
 }
 
 /* After the node's successful cds_lfht_del or cds_lfht_replace. */
 static void lretire(struct mapb *m, struct lnode *n)
 {
-	struct mapb_stripe *st = mapb_stripe(m->stripe);
-
-	/* Statistics, read relaxed by mapb_stats: order nothing. */
-	add_relaxed(&st->retired, 1);
-	add_relaxed(&st->retired_bytes, lnode_size(n));
-	m->flavor->update_call_rcu(&n->rcu, lfree_cb);
+	mapb_stripe_retired(m->stripe, lnode_size(n));
+	m->rcu.flavor->update_call_rcu(&n->rcu, lfree_cb);
 }
 
 static void lcount(struct mapb *m, int64_t delta)
@@ -196,17 +181,6 @@ static struct lnode *lfind(struct mapb *m, uint64_t hash, const struct lkey *k,
 	cds_lfht_lookup(m->ht, hash, lmatch, k, it);
 	node = cds_lfht_iter_get_node(it);
 	return node ? lnode_of(node) : NULL;
-}
-
-static uint64_t lseed(void)
-{
-	uint64_t s;
-	struct timespec ts;
-
-	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) == (ssize_t)sizeof(s))
-		return s;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_sec;
 }
 
 static unsigned long pow2_at_least(size_t n)
@@ -231,8 +205,8 @@ static void *lsizer(void *arg)
 {
 	struct mapb *m = arg;
 
-	m->flavor->register_thread();
-	m->flavor->thread_offline(); /* qsbr: a waiting thread holds up no grace period */
+	m->rcu.flavor->register_thread();
+	m->rcu.flavor->thread_offline(); /* qsbr: a waiting thread holds up no grace period */
 	pthread_mutex_lock(&m->sizer_lock);
 	while (!m->sizer_stop) {
 		uint64_t want = m->size_wanted ? m->size_wanted : lsize_policy(m);
@@ -246,9 +220,9 @@ static void *lsizer(void *arg)
 			 * its synchronize_rcu waits go offline by themselves, and
 			 * no other thread takes the resize mutex.
 			 */
-			m->flavor->thread_online();
+			m->rcu.flavor->thread_online();
 			cds_lfht_resize(m->ht, want);
-			m->flavor->thread_offline();
+			m->rcu.flavor->thread_offline();
 			pthread_mutex_lock(&m->sizer_lock);
 			/* Statistics for mapb_stats: relaxed, order nothing. */
 			if (want > m->size_asked)
@@ -267,8 +241,8 @@ static void *lsizer(void *arg)
 			pthread_cond_timedwait(&m->sizer_cond, &m->sizer_lock, &ts);
 	}
 	pthread_mutex_unlock(&m->sizer_lock);
-	m->flavor->thread_online();
-	m->flavor->unregister_thread();
+	m->rcu.flavor->thread_online();
+	m->rcu.flavor->unregister_thread();
 	return NULL;
 }
 
@@ -277,19 +251,14 @@ int mapb_create(const struct rcumap_config *config, struct mapb **out)
 	struct mapb *m;
 	void *p;
 
-	if (!config || !out || !config->flavor || !config->flavor->update_call_rcu)
+	if (!mapb_create_args_ok(config, out))
 		return -EINVAL;
 	/* Aligned: the stripes must not share cache lines with other data. */
 	if (posix_memalign(&p, 64, sizeof(*m)))
 		return -ENOMEM;
 	m = p;
 	memset(m, 0, sizeof(*m));
-	m->flavor = config->flavor;
-	/* By function, so that a copy of the qsbr flavor struct is recognised too. */
-	m->qsbr = config->flavor->read_ongoing == urcu_qsbr_flavor.read_ongoing;
-	m->free_value = config->free_value;
-	m->free_value_arg = config->free_value_arg;
-	m->seed = lseed();
+	mapb_rcu_init(&m->rcu, config);
 	/* One bucket to start, as rcumap starts small: both grow with the load. */
 	m->ht = cds_lfht_new_flavor(1, 1, 0, 0, config->flavor, NULL);
 	if (!m->ht) {
@@ -318,25 +287,8 @@ void *mapb_get(struct mapb *m, const void *key, size_t len)
 
 	if (!m || !mapb_key_ok(key, len))
 		return NULL;
-	n = lfind(m, mapb_hash(m->seed, key, len), &k, &it);
+	n = lfind(m, mapb_hash(m->rcu.seed, key, len), &k, &it);
 	return n ? n->value : NULL;
-}
-
-long mapb_get_batch(struct mapb *m, size_t n, const void *const keys[], const size_t lens[],
-		    void *values[])
-{
-	long found = 0;
-
-	if (!m || (n && (!keys || !lens || !values)))
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!mapb_key_ok(keys[i], lens[i]))
-			return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		values[i] = mapb_get(m, keys[i], lens[i]);
-		found += values[i] != NULL;
-	}
-	return found;
 }
 
 int mapb_insert(struct mapb *m, const void *key, size_t len, void *value)
@@ -348,14 +300,14 @@ int mapb_insert(struct mapb *m, const void *key, size_t len, void *value)
 
 	if (!m || !mapb_key_ok(key, len) || !value)
 		return -EINVAL;
-	hash = mapb_hash(m->seed, key, len);
+	hash = mapb_hash(m->rcu.seed, key, len);
 	n = lnode_new(m, key, len, hash, value);
 	if (!n)
 		return -ENOMEM;
-	m->flavor->read_lock();
+	m->rcu.flavor->read_lock();
 	/* Publishes the node's fields (a full barrier before its commit). */
 	got = cds_lfht_add_unique(m->ht, hash, lmatch, &k, &n->node);
-	m->flavor->read_unlock();
+	m->rcu.flavor->read_unlock();
 	if (got != &n->node) {
 		free(n); /* never published */
 		return -EEXIST;
@@ -364,19 +316,16 @@ int mapb_insert(struct mapb *m, const void *key, size_t len, void *value)
 	return 0;
 }
 
-/*
- * Replace the value of a key: with @expected non-NULL only if the value is
- * @expected (cas), otherwise any value, or insert if absent (put).
- */
-static int lstore(struct mapb *m, const void *key, size_t len, void *expected, void *desired)
+/* mapb_store (mapb.h): a new node replaces the old one, or is added if none. */
+int mapb_store(struct mapb *m, const void *key, size_t len, void *expected, void *desired)
 {
 	struct lkey k = { key, len };
 	struct lnode *nn = NULL, *old;
 	struct cds_lfht_iter it;
-	uint64_t hash = mapb_hash(m->seed, key, len);
+	uint64_t hash = mapb_hash(m->rcu.seed, key, len);
 	int rc;
 
-	m->flavor->read_lock();
+	m->rcu.flavor->read_lock();
 	for (;;) {
 		old = lfind(m, hash, &k, &it);
 		if (!old && expected) {
@@ -415,23 +364,9 @@ static int lstore(struct mapb *m, const void *key, size_t len, void *expected, v
 		}
 		/* Inserted meanwhile: decide again on that node. */
 	}
-	m->flavor->read_unlock();
+	m->rcu.flavor->read_unlock();
 	free(nn); /* built but never published */
 	return rc;
-}
-
-int mapb_put(struct mapb *m, const void *key, size_t len, void *value)
-{
-	if (!m || !mapb_key_ok(key, len) || !value)
-		return -EINVAL;
-	return lstore(m, key, len, NULL, value);
-}
-
-int mapb_cas(struct mapb *m, const void *key, size_t len, void *expected, void *desired)
-{
-	if (!m || !mapb_key_ok(key, len) || !expected || !desired)
-		return -EINVAL;
-	return lstore(m, key, len, expected, desired);
 }
 
 int mapb_delete_if(struct mapb *m, const void *key, size_t len, void *expected)
@@ -444,8 +379,8 @@ int mapb_delete_if(struct mapb *m, const void *key, size_t len, void *expected)
 
 	if (!m || !mapb_key_ok(key, len) || !expected)
 		return -EINVAL;
-	hash = mapb_hash(m->seed, key, len);
-	m->flavor->read_lock();
+	hash = mapb_hash(m->rcu.seed, key, len);
+	m->rcu.flavor->read_lock();
 	for (;;) {
 		n = lfind(m, hash, &k, &it);
 		if (!n) {
@@ -464,7 +399,7 @@ int mapb_delete_if(struct mapb *m, const void *key, size_t len, void *expected)
 		}
 		/* Removed or replaced meanwhile: look again. */
 	}
-	m->flavor->read_unlock();
+	m->rcu.flavor->read_unlock();
 	return rc;
 }
 
@@ -502,7 +437,7 @@ int mapb_scan(struct mapb *m, uint64_t *cursor, size_t max_entries, rcumap_scan_
 	if (!m || !cursor || !fn || !max_entries || *cursor >= ((uint64_t)1 << 32))
 		return -EINVAL;
 	from = *cursor;
-	m->flavor->read_lock();
+	m->rcu.flavor->read_lock();
 	/* Out of memory for a marker: walk from the start (slow, still right). */
 	if (from == 0 || lseek(m, from, &it) < 0)
 		cds_lfht_first(m->ht, &it);
@@ -524,7 +459,7 @@ int mapb_scan(struct mapb *m, uint64_t *cursor, size_t max_entries, rcumap_scan_
 	}
 	/* After a full call, node is the first one not visited; its position is > 0. */
 	*cursor = node ? lpos(lnode_of(node)->hash) : 0;
-	m->flavor->read_unlock();
+	m->rcu.flavor->read_unlock();
 	return 0;
 }
 
@@ -545,7 +480,7 @@ int mapb_clear(struct mapb *m)
 
 	if (!m)
 		return -EINVAL;
-	m->flavor->read_lock();
+	m->rcu.flavor->read_lock();
 	for (cds_lfht_first(m->ht, &it); (node = cds_lfht_iter_get_node(&it));
 	     cds_lfht_next(m->ht, &it)) {
 		struct lnode *n = lnode_of(node);
@@ -556,7 +491,7 @@ int mapb_clear(struct mapb *m)
 			lretire(m, n);
 		}
 	}
-	m->flavor->read_unlock();
+	m->rcu.flavor->read_unlock();
 	return 0;
 }
 
@@ -577,10 +512,7 @@ int mapb_barrier(struct mapb *m)
 {
 	if (!m)
 		return -EINVAL;
-	if (!m->qsbr && m->flavor->read_ongoing())
-		return -EDEADLK;
-	m->flavor->barrier(); /* qsbr: the wait is a quiescent state */
-	return 0;
+	return mapb_rcu_barrier(&m->rcu);
 }
 
 /*
@@ -606,7 +538,7 @@ int mapb_destroy(struct mapb *m)
 
 	if (!m)
 		return -EINVAL;
-	if (!m->qsbr && m->flavor->read_ongoing())
+	if (mapb_rcu_in_read(&m->rcu))
 		return -EDEADLK;
 	pthread_mutex_lock(&m->sizer_lock);
 	m->sizer_stop = 1;
@@ -617,7 +549,7 @@ int mapb_destroy(struct mapb *m)
 	pthread_mutex_destroy(&m->sizer_lock);
 	mapb_clear(m);
 	/* Every callback (they use m) has run. */
-	m->flavor->barrier();
+	m->rcu.flavor->barrier();
 	rc = cds_lfht_destroy(m->ht, NULL); /* empty now: no -EPERM */
 	if (rc)
 		return rc;

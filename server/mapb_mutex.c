@@ -36,16 +36,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include <urcu/call-rcu.h>
 #include <urcu/compiler.h>
 
 #include "mapb.h"
-
-/* To recognise qsbr, whose "read section" is being online. */
-extern const struct rcu_flavor_struct urcu_qsbr_flavor;
 
 #define MSHARD_BITS 6
 #define MSHARDS (1u << MSHARD_BITS)
@@ -82,11 +77,7 @@ struct mshard {
 struct mapb {
 	struct mshard shard[MSHARDS];
 	struct mapb_stripe stripe[MAPB_STRIPES]; /* retired and reclaimed counts */
-	const struct rcu_flavor_struct *flavor;
-	void (*free_value)(void *value, void *arg);
-	void *free_value_arg;
-	uint64_t seed;
-	int qsbr;
+	struct mapb_rcu rcu;          /* flavor, free_value, seed */
 };
 
 static struct mshard *shard_of(struct mapb *m, uint64_t hash)
@@ -127,25 +118,18 @@ static void mfree_cb(struct rcu_head *head)
 {
 	struct mnode *n = caa_container_of(head, struct mnode, rcu);
 	struct mapb *m = n->m;
-	struct mapb_stripe *st = mapb_stripe(m->stripe);
 
-	if (m->free_value)
-		m->free_value(n->value, m->free_value_arg);
-	/* Statistics, read relaxed by mapb_stats: order nothing. */
-	add_relaxed(&st->reclaimed, 1);
-	add_relaxed(&st->reclaimed_bytes, sizeof(*n) + n->klen);
+	if (m->rcu.free_value)
+		m->rcu.free_value(n->value, m->rcu.free_value_arg);
+	mapb_stripe_reclaimed(m->stripe, sizeof(*n) + n->klen);
 	free(n);
 }
 
 /* Hand n and n->value to call_rcu; n is unlinked (or a carrier, never linked). */
 static void mretire(struct mapb *m, struct mnode *n)
 {
-	struct mapb_stripe *st = mapb_stripe(m->stripe);
-
-	/* Statistics, read relaxed by mapb_stats: order nothing. */
-	add_relaxed(&st->retired, 1);
-	add_relaxed(&st->retired_bytes, sizeof(*n) + n->klen);
-	m->flavor->update_call_rcu(&n->rcu, mfree_cb);
+	mapb_stripe_retired(m->stripe, sizeof(*n) + n->klen);
+	m->rcu.flavor->update_call_rcu(&n->rcu, mfree_cb);
 }
 
 /* The link that points at the key's node, or at the NULL ending its chain. Under lock. */
@@ -194,36 +178,20 @@ static void mlink(struct mshard *s, struct mnode **pp, struct mnode *n)
 		mrehash(s, (s->mask + 1) * 2);
 }
 
-static uint64_t mseed(void)
-{
-	uint64_t s;
-	struct timespec ts;
-
-	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) == (ssize_t)sizeof(s))
-		return s;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_sec;
-}
-
 int mapb_create(const struct rcumap_config *config, struct mapb **out)
 {
 	struct mapb *m;
 	void *p;
 	unsigned i;
 
-	if (!config || !out || !config->flavor || !config->flavor->update_call_rcu)
+	if (!mapb_create_args_ok(config, out))
 		return -EINVAL;
 	/* Aligned: each shard has its own cache lines. */
 	if (posix_memalign(&p, 64, sizeof(*m)))
 		return -ENOMEM;
 	m = p;
 	memset(m, 0, sizeof(*m));
-	m->flavor = config->flavor;
-	/* By function, so that a copy of the qsbr flavor struct is recognised too. */
-	m->qsbr = config->flavor->read_ongoing == urcu_qsbr_flavor.read_ongoing;
-	m->free_value = config->free_value;
-	m->free_value_arg = config->free_value_arg;
-	m->seed = mseed();
+	mapb_rcu_init(&m->rcu, config);
 	for (i = 0; i < MSHARDS; i++) {
 		struct mshard *s = &m->shard[i];
 
@@ -255,30 +223,13 @@ void *mapb_get(struct mapb *m, const void *key, size_t len)
 
 	if (!m || !mapb_key_ok(key, len))
 		return NULL;
-	hash = mapb_hash(m->seed, key, len);
+	hash = mapb_hash(m->rcu.seed, key, len);
 	s = shard_of(m, hash);
 	pthread_mutex_lock(&s->lock);
 	n = *mfind(s, hash, key, len);
 	v = n ? n->value : NULL;
 	pthread_mutex_unlock(&s->lock);
 	return v;
-}
-
-long mapb_get_batch(struct mapb *m, size_t n, const void *const keys[], const size_t lens[],
-		    void *values[])
-{
-	long found = 0;
-
-	if (!m || (n && (!keys || !lens || !values)))
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!mapb_key_ok(keys[i], lens[i]))
-			return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		values[i] = mapb_get(m, keys[i], lens[i]);
-		found += values[i] != NULL;
-	}
-	return found;
 }
 
 int mapb_insert(struct mapb *m, const void *key, size_t len, void *value)
@@ -289,7 +240,7 @@ int mapb_insert(struct mapb *m, const void *key, size_t len, void *value)
 
 	if (!m || !mapb_key_ok(key, len) || !value)
 		return -EINVAL;
-	hash = mapb_hash(m->seed, key, len);
+	hash = mapb_hash(m->rcu.seed, key, len);
 	n = mnode_new(m, key, len, hash, value); /* before the lock: a short hold */
 	if (!n)
 		return -ENOMEM;
@@ -307,14 +258,12 @@ int mapb_insert(struct mapb *m, const void *key, size_t len, void *value)
 }
 
 /*
- * Replace the value of a key: with @expected non-NULL only if the value is
- * @expected (cas), otherwise any value, or insert if absent (put). The old
- * value leaves in a carrier node: the new node built for an insert, which
- * was not needed.
+ * mapb_store (mapb.h). The old value leaves in a carrier node: the new
+ * node built for an insert, which was not needed.
  */
-static int mstore(struct mapb *m, const void *key, size_t len, void *expected, void *desired)
+int mapb_store(struct mapb *m, const void *key, size_t len, void *expected, void *desired)
 {
-	uint64_t hash = mapb_hash(m->seed, key, len);
+	uint64_t hash = mapb_hash(m->rcu.seed, key, len);
 	struct mshard *s = shard_of(m, hash);
 	/* A put may insert: it needs the key copy; a cas only carries the old value. */
 	struct mnode *nn = mnode_new(m, key, expected ? 0 : len, hash, desired), *old, **pp;
@@ -347,20 +296,6 @@ static int mstore(struct mapb *m, const void *key, size_t len, void *expected, v
 	return rc;
 }
 
-int mapb_put(struct mapb *m, const void *key, size_t len, void *value)
-{
-	if (!m || !mapb_key_ok(key, len) || !value)
-		return -EINVAL;
-	return mstore(m, key, len, NULL, value);
-}
-
-int mapb_cas(struct mapb *m, const void *key, size_t len, void *expected, void *desired)
-{
-	if (!m || !mapb_key_ok(key, len) || !expected || !desired)
-		return -EINVAL;
-	return mstore(m, key, len, expected, desired);
-}
-
 int mapb_delete_if(struct mapb *m, const void *key, size_t len, void *expected)
 {
 	struct mshard *s;
@@ -369,7 +304,7 @@ int mapb_delete_if(struct mapb *m, const void *key, size_t len, void *expected)
 
 	if (!m || !mapb_key_ok(key, len) || !expected)
 		return -EINVAL;
-	hash = mapb_hash(m->seed, key, len);
+	hash = mapb_hash(m->rcu.seed, key, len);
 	s = shard_of(m, hash);
 	pthread_mutex_lock(&s->lock);
 	pp = mfind(s, hash, key, len);
@@ -439,7 +374,7 @@ int mapb_scan(struct mapb *m, uint64_t *cursor, size_t max_entries, rcumap_scan_
 	shard = *cursor >> MPOS_BITS;
 	pos = *cursor & (MMAX_BUCKETS - 1);
 	/* Keeps the gathered nodes and values alive while fn runs unlocked. */
-	m->flavor->read_lock();
+	m->rcu.flavor->read_lock();
 	while (shard < MSHARDS && seen < max_entries && looked < MSCAN_BUCKETS && rc == 0) {
 		struct mshard *s = &m->shard[shard];
 		uint64_t from = pos;
@@ -477,7 +412,7 @@ int mapb_scan(struct mapb *m, uint64_t *cursor, size_t max_entries, rcumap_scan_
 		}
 		seen += g.n;
 	}
-	m->flavor->read_unlock();
+	m->rcu.flavor->read_unlock();
 	if (g.node != g.node0) {
 		free(g.node);
 		free(g.value);
@@ -549,10 +484,7 @@ int mapb_barrier(struct mapb *m)
 {
 	if (!m)
 		return -EINVAL;
-	if (!m->qsbr && m->flavor->read_ongoing())
-		return -EDEADLK;
-	m->flavor->barrier(); /* qsbr: the wait is a quiescent state */
-	return 0;
+	return mapb_rcu_barrier(&m->rcu);
 }
 
 int mapb_resize(struct mapb *m, size_t slots)
@@ -579,11 +511,11 @@ int mapb_destroy(struct mapb *m)
 {
 	if (!m)
 		return -EINVAL;
-	if (!m->qsbr && m->flavor->read_ongoing())
+	if (mapb_rcu_in_read(&m->rcu))
 		return -EDEADLK;
 	mapb_clear(m);
 	/* Every callback (they use m) has run. */
-	m->flavor->barrier();
+	m->rcu.flavor->barrier();
 	for (unsigned i = 0; i < MSHARDS; i++) {
 		pthread_mutex_destroy(&m->shard[i].lock);
 		free(m->shard[i].b);
