@@ -329,8 +329,9 @@ overlapcsv=$results/growth-overlap.csv
 echo "round,peer,load_still_running" >"$overlapcsv"
 
 # rcumapd's pending reclamation during a run: INFO's rcumap_pending_bytes,
-# sampled every 100 ms by a background poller; its maximum, in KiB, goes
-# into the run's row ("-" for servers that are not rcumapd with its map).
+# sampled every 100 ms over one connection (bench/server_pending.py); its
+# maximum, in KiB, goes into the run's row ("-" for servers that are not
+# rcumapd with its own map).
 poll_pid=
 poll_start() { # peer
 	rm -f "$tmp/pending"
@@ -338,11 +339,7 @@ poll_start() { # peer
 	rcumapd-qsbr-* | rcumapd-memb-* | rcumapd-bp-*) ;;
 	*) return 0 ;;
 	esac
-	(while :; do
-		redis-cli -p "$rport" INFO rcumap 2>/dev/null |
-			awk -F: '/^rcumap_pending_bytes:/ { print $2 + 0 }'
-		sleep 0.1
-	done >"$tmp/pending") &
+	"$py" "$srcdir/server_pending.py" "$rport" 0.1 >"$tmp/pending" 2>/dev/null &
 	poll_pid=$!
 }
 poll_stop() {
@@ -719,27 +716,34 @@ report=$results/report.md
 		($1 ~ /^rcumapd/) ? (($4 == 0 && $5 == 0) ? "met" : "missed") : "reported" }' "$scancsv"
 } >"$report"
 
-if command -v gnuplot >/dev/null 2>&1; then
-	# one bar group per peer: median req/s of each RESP test, in thousands
-	awk -F, 'NR > 1 && $2 != "W5" && $2 != "W6" { k = $2 " " $3; if (!(k in c)) { c[k] = ++nc; col[nc] = k }
-		if (!($1 in r)) { r[$1] = ++nr; row[nr] = $1 } v[$1, k] = $5 / 1000 }
-		END { printf "peer"; for (j = 1; j <= nc; j++) printf "\t\"%s\"", col[j]; printf "\n"
+# One bar group per peer, one bar per test: bar_plot png ylabel field scale
+# workloads (field of medians.csv, divided by scale; the listed workloads).
+bar_plot() {
+	awk -F, -v f="$3" -v sc="$4" -v ws=" $5 " 'NR > 1 && index(ws, " " $2 " ") && $f != "-" {
+		k = $2 " " $3; if (!(k in c)) { c[k] = ++nc; col[nc] = k }
+		if (!($1 in r)) { r[$1] = ++nr; row[nr] = $1 } v[$1, k] = $f / sc }
+		END { if (nc == 0) exit
+			printf "peer"; for (j = 1; j <= nc; j++) printf "\t\"%s\"", col[j]; printf "\n"
 			for (i = 1; i <= nr; i++) { printf "%s", row[i]; for (j = 1; j <= nc; j++) printf "\t%s", ((row[i], col[j]) in v) ? v[row[i], col[j]] : 0; printf "\n" } }' \
 		"$medians" >"$tmp/plot.dat"
 	ncol=$(awk -F'\t' 'NR == 1 { print NF; exit }' "$tmp/plot.dat")
-	if test "${ncol:-0}" -gt 1; then
-		gnuplot <<EOF || echo "$me: gnuplot failed; no plot" >&2
-set terminal pngcairo size 1200,600
-set output '$results/rps.png'
+	test "${ncol:-0}" -gt 1 || return 0
+	gnuplot <<PLOT || echo "$me: gnuplot failed; no $1" >&2
+set terminal pngcairo size 1400,600
+set output '$results/$1'
 set style data histogram
 set style histogram clustered gap 1
 set style fill solid border -1
-set ylabel 'thousand requests/s (median)'
+set ylabel '$2'
 set xtics rotate by -30
 set key top left autotitle columnheader
 plot for [i=2:$ncol] '$tmp/plot.dat' using i:xtic(1)
-EOF
-	fi
+PLOT
+}
+
+if command -v gnuplot >/dev/null 2>&1; then
+	bar_plot rps.png 'thousand requests/s (median)' 5 1000 "W1 W2 W3 W4"
+	bar_plot cpu.png 'server CPU us per request (median)' 10 1 "W1 W2 W3 W4 W5"
 else
 	echo "$me: gnuplot not found; no plot" >&2
 fi
