@@ -617,6 +617,11 @@ checks_awk='
 		if (!($1 in seen)) { seen[$1] = 1; peer[++np] = $1 } }
 '
 
+# A report section: title, then the table's header and rule lines.
+section() {
+	printf '\n## %s\n\n%s\n%s\n' "$1" "$2" "$3"
+}
+
 report=$results/report.md
 {
 	echo "# bench-server: medians of $rounds round(s)"
@@ -630,11 +635,7 @@ report=$results/report.md
 	echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	awk -F, 'NR > 1 { printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %.1f | %s |\n",
 		$1, $2, $3, $5, $6, $7, $8, $9, $10, $11 / 1024, $12 }' "$medians"
-	echo
-	echo "## Targets (ratios of medians, each rcumapd peer)"
-	echo
-	echo "| rcumapd peer | target | ratio | |"
-	echo "|---|---|---|---|"
+	section "Targets (ratios of medians, each rcumapd peer)" "| rcumapd peer | target | ratio | |" "|---|---|---|---|"
 	awk -F, "$checks_awk"'
 		END {
 			for (i = 1; i <= np; i++) {
@@ -651,17 +652,14 @@ report=$results/report.md
 				}
 			}
 		}' "$medians"
-	echo
-	echo "## Library A/B (the same rcumapd, qsbr, with its map swapped)"
-	echo
-	echo "| rcumapd peer | target | ratio | |"
-	echo "|---|---|---|---|"
+	section "Library A/B (the same rcumapd, qsbr, with its map swapped)" "| rcumapd peer | target | ratio | |" "|---|---|---|---|"
 	awk -F, "$checks_awk"'
 		END {
 			for (i = 1; i <= np; i++) {
 				p = peer[i]
 				if (p !~ /^rcumapd-qsbr-t/) continue
 				t = substr(p, length("rcumapd-qsbr-") + 1)
+				if (!(("rcumapd-lfht-" t) in seen) && !(("rcumapd-mutex-" t) in seen)) continue
 				for (w = 1; w <= 3; w++) {
 					split("W2 W3 W5", ws, " "); split("SET GET|MGET10|get90set10 mget10set10", tl, "|")
 					check(p, ws[w] " req/s >= 1.1x cds_lfht", ws[w], tl[w], "rcumapd-lfht-" t, "rps", 1.1)
@@ -672,11 +670,9 @@ report=$results/report.md
 				}
 			}
 		}' "$medians"
-	echo
-	echo "## W6: GET latency while $growkeys keys load, against the steady state"
-	echo
-	echo "| peer | p99 growing ms | p99 steady ms | ratio | max growing ms | max steady ms | load still running at the end (rounds) | p99 <= 2x steady |"
-	echo "|---|---:|---:|---:|---:|---:|---|---|"
+	section "W6: GET latency while $growkeys keys load, against the steady state" \
+		"| peer | p99 growing ms | p99 steady ms | ratio | max growing ms | max steady ms | load still running at the end (rounds) | p99 <= 2x steady |" \
+		"|---|---:|---:|---:|---:|---:|---|---|"
 	awk -F, -v ov="$overlapcsv" "$checks_awk"'
 		BEGIN { while ((getline l < ov) > 0) { split(l, f, ","); if (f[1] != "round") { o[f[2]] = o[f[2]] f[3] " " } } }
 		END {
@@ -690,11 +686,9 @@ report=$results/report.md
 					(r >= 0 && r <= 2) ? "met" : "missed"
 			}
 		}' "$medians"
-	echo
-	echo "## W7: resident set (MB) after $memkeys keys of 100 bytes, 90% deleted, and the server's shrink"
-	echo
-	echo "| peer | empty | loaded | 90% deleted | after purge | fresh server, survivors only | after purge / fresh | within 2x |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---|"
+	section "W7: resident set (MB) after $memkeys keys of 100 bytes, 90% deleted, and the server's shrink" \
+		"| peer | empty | loaded | 90% deleted | after purge | fresh server, survivors only | after purge / fresh | within 2x |" \
+		"|---|---:|---:|---:|---:|---:|---:|---|"
 	awk -F, 'NR > 1 { v[$1, $2] = $4; if (!($1 in s)) { s[$1] = 1; pr[++n] = $1 } }
 		function mb(x) { return (x == "") ? "-" : sprintf("%.1f", x / 1024) }
 		END {
@@ -707,11 +701,9 @@ report=$results/report.md
 					(p ~ /^rcumapd/) ? ((fr > 0 && pu <= 2 * fr) ? "met" : "missed") : "reported"
 			}
 		}' "$memcsv"
-	echo
-	echo "## W8: a full SCAN of $scankeys stable keys while another client writes"
-	echo
-	echo "| peer | stable keys | returned | duplicates | misses | churn writes | SCAN calls | seconds | 0 duplicates, 0 misses |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+	section "W8: a full SCAN of $scankeys stable keys while another client writes" \
+		"| peer | stable keys | returned | duplicates | misses | churn writes | SCAN calls | seconds | 0 duplicates, 0 misses |" \
+		"|---|---:|---:|---:|---:|---:|---:|---:|---|"
 	awk -F, 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8,
 		($1 ~ /^rcumapd/) ? (($4 == 0 && $5 == 0) ? "met" : "missed") : "reported" }' "$scancsv"
 } >"$report"
