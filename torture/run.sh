@@ -189,6 +189,11 @@ negative)
 	expect_failure batch_no_forward 'LINCHECK|AGE|POISON' \
 		'batched lookups read the frozen buckets of an old generation' \
 		"$bin/torture_broken_batch_no_forward$ext" $args
+	# The progress detector (the library intact, torture's writers wait
+	# for readers after every update).
+	expect_failure update_waits 'STALL' \
+		'updates wait for readers' \
+		"$bin/torture_broken_update_waits$ext" --scenario mixed --duration 4
 	# The unit tests of rcumap_get_batch against the same broken library.
 	RCUMAP_TEST_MAP_FILTER='get_batch_*'
 	export RCUMAP_TEST_MAP_FILTER

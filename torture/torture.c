@@ -1661,6 +1661,15 @@ static void run_op_loop(struct thr *t, void (*op)(struct thr *t))
 {
 	while (!stopping()) {
 		op(t);
+#ifdef TORTURE_BROKEN_UPDATE_WAITS
+		/*
+		 * Negative control of the progress detector: an update that
+		 * waits for readers, as it would if it freed synchronously.
+		 * The hold reader's section keeps it asleep: a STALL.
+		 */
+		set_state(t, "synchronize_rcu after an update");
+		synchronize_rcu();
+#endif
 		BUMP(&t->ops);
 	}
 }
