@@ -23,11 +23,12 @@ die() {
 	exit 1
 }
 
-# build-essential brings gcc, g++, make and the C library headers. The third
-# line is for make bench's peers and plots (docs/benchmarks.md); the last two
-# are the real clients and peers rcumapd's tests drive (docs/server.md).
+# build-essential brings gcc, g++, make and the C library headers; spin
+# checks the protocol's model (docs/testing.md). The third line is for make
+# bench's peers and plots (docs/benchmarks.md); the last two are the real
+# clients and peers rcumapd's tests drive (docs/server.md).
 packages="build-essential autoconf automake libtool autoconf-archive pkgconf
-liburcu-dev libcmocka-dev valgrind
+liburcu-dev libcmocka-dev valgrind spin
 libck-dev libtbb-dev golang-go gnuplot-nox
 redis-server redis-tools memcached libmemcached-tools nutcracker
 python3-redis python3-pymemcache"
