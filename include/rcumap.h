@@ -48,8 +48,15 @@ struct rcumap;
 /* Largest key length accepted, in bytes (1 GiB). */
 #define RCUMAP_KEY_MAX ((size_t)1 << 30)
 
-/* Largest slot count a table may have. */
+/*
+ * Largest slot count a table may have: 2^31, or 2^29 where size_t has 32
+ * bits (so that a table's size in bytes still fits in a size_t).
+ */
+#if SIZE_MAX > 0xffffffffu
 #define RCUMAP_SLOTS_MAX ((size_t)1 << 31)
+#else
+#define RCUMAP_SLOTS_MAX ((size_t)1 << 29)
+#endif
 
 /*
  * The flavor of the liburcu header the caller included, for

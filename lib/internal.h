@@ -86,6 +86,9 @@ struct rcumap_bucket {
 	};
 	struct rcumap *map;      /* set at retirement, for the callback */
 	uint32_t dead;           /* DEAD_* | index, set at retirement */
+#if UINTPTR_MAX == UINT32_MAX
+	uint32_t pad32[3];       /* 32-bit machines: the same 32-byte header */
+#endif
 	uint32_t n;              /* number of records; < 2^30 */
 	struct rcumap_rec rec[];
 };

@@ -21,6 +21,15 @@ void *rcumap__alloc(struct rcumap *map, size_t size, enum rcumap_kind kind)
 {
 	if (map->alloc)
 		return map->alloc(size, kind, map->alloc_arg);
+	/*
+	 * Buckets must be 16-byte aligned (SLOT_FLAGS). malloc aligns to
+	 * max_align_t: 16 bytes on x86-64, aarch64 and i386, 8 on armhf.
+	 */
+	if (_Alignof(max_align_t) < 16 && kind == RCUMAP_KIND_BUCKET) {
+		void *p;
+
+		return posix_memalign(&p, 16, size) ? NULL : p;
+	}
 	return malloc(size);
 }
 

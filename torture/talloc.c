@@ -454,11 +454,18 @@ static void *obj_new(size_t size, int kind, int zero)
 {
 	struct talloc_hdr *h;
 	uint64_t c = TALLOC_CANARY;
+	void *p;
 
 	if (size > SIZE_MAX - sizeof(*h) - TALLOC_CANARY_BYTES)
 		return NULL;
 	set_busy(1);
-	h = malloc(sizeof(*h) + size + TALLOC_CANARY_BYTES);
+	/* The payload must be 16-byte aligned; malloc's is 8 on armhf. */
+	if (_Alignof(max_align_t) >= 16)
+		h = malloc(sizeof(*h) + size + TALLOC_CANARY_BYTES);
+	else if (posix_memalign(&p, 16, sizeof(*h) + size + TALLOC_CANARY_BYTES) == 0)
+		h = p;
+	else
+		h = NULL;
 	set_busy(0);
 	if (!h)
 		return NULL;

@@ -456,11 +456,23 @@ static void dump_stack(pthread_t tid, const char *name)
 	sleep_ns(20 * NS_PER_MS); /* let it print before the next report */
 }
 
+/* The crashed context's general registers, where we know their layout. */
+#if defined(__x86_64__) || defined(__i386__)
+#define CRASH_NREGS NGREG
+#define CRASH_REG(uc, i) ((uc)->uc_mcontext.gregs[i])
+#elif defined(__aarch64__)
+#define CRASH_NREGS 31
+#define CRASH_REG(uc, i) ((uc)->uc_mcontext.regs[i])
+#else
+#define CRASH_NREGS 0
+#define CRASH_REG(uc, i) ((void)(uc), (void)(i), 0)
+#endif
+
 static void crash_handler(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
-	uintptr_t a = (uintptr_t)si->si_addr, cand[NGREG + 1];
-	int poison = (a >> 16) == (0x6b6b6b6b6b6b6b6bull >> 16), n = 0, kind;
+	uintptr_t a = (uintptr_t)si->si_addr, cand[CRASH_NREGS + 1];
+	int poison = (a >> 16) == ((uintptr_t)0x6b6b6b6b6b6b6b6bull >> 16), n = 0, kind;
 
 	/* Another thread crashed first (its report or its signal ends the run). */
 	if (__atomic_exchange_n(&crashing, 1, __ATOMIC_SEQ_CST))
@@ -501,8 +513,8 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 		}
 	}
 	/* Registers may hold anything: only objects reclaimed now count. */
-	for (int i = 0; i < NGREG; i++)
-		cand[n++] = (uintptr_t)uc->uc_mcontext.gregs[i];
+	for (int i = 0; i < CRASH_NREGS; i++)
+		cand[n++] = (uintptr_t)CRASH_REG(uc, i);
 	for (int i = 0; i < n; i++)
 		if (talloc_is_reclaimed(cand[i], 0, &kind)) {
 			out("signal %d (%s) at %p while holding reclaimed %s %p: a use after free",
@@ -583,7 +595,19 @@ static inline uint64_t rnd(struct rng *r)
 
 static inline uint64_t rnd_below(struct rng *r, uint64_t n)
 {
+#ifdef __SIZEOF_INT128__
 	return n ? (uint64_t)(((unsigned __int128)rnd(r) * n) >> 64) : 0;
+#else
+	/* 32-bit machines: the high half of the same product, from 32-bit parts. */
+	uint64_t x, t, u;
+
+	if (!n)
+		return 0;
+	x = rnd(r);
+	t = (x >> 32) * (uint32_t)n + ((uint32_t)x * (uint64_t)(uint32_t)n >> 32);
+	u = (uint32_t)x * (n >> 32) + (uint32_t)t;
+	return (x >> 32) * (n >> 32) + (t >> 32) + (u >> 32);
+#endif
 }
 
 enum role {
