@@ -43,13 +43,9 @@ gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user pkgconf
 liburcu-dev:arm64 libcmocka-dev:arm64
 liburcu-dev:armhf libcmocka-dev:armhf"
 
-if test "$(id -u)" -eq 0; then
-	sudo=
-elif command -v sudo >/dev/null 2>&1; then
-	sudo=sudo
-else
-	sudo=no
-fi
+# shellcheck source=scripts/apt-missing.sh
+. "$(dirname "$0")/apt-missing.sh"
+apt_sudo
 
 # --- 1. foreign architectures ----------------------------------------------
 for a in $foreign; do
@@ -61,23 +57,7 @@ for a in $foreign; do
 done
 
 # --- 2. packages ------------------------------------------------------------
-missing=
-for p in $packages; do
-	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-	case $status in
-	*" installed") ;;
-	*) missing="$missing $p" ;;
-	esac
-done
-if test -n "$missing"; then
-	test "$sudo" != no || die "missing packages:$missing; not root and no sudo: install them, then re-run"
-	say "installing missing packages:$missing"
-	$sudo apt-get update
-	# shellcheck disable=SC2086 # the package list is a word list
-	$sudo env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y --no-install-recommends $missing
-else
-	say "all cross packages are installed"
-fi
+# shellcheck disable=SC2086 # the package list is a word list
+apt_install_missing cross $packages
 
 say "done; next: make check-cross (or make check-aarch64, make check-32bit)"

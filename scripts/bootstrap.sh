@@ -34,31 +34,11 @@ redis-server redis-tools memcached libmemcached-tools nutcracker
 python3-redis python3-pymemcache"
 
 # --- 1. packages ----------------------------------------------------------
+# shellcheck source=scripts/apt-missing.sh
+. ./scripts/apt-missing.sh
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-	missing=
-	for p in $packages; do
-		status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-		case $status in
-		*" installed") ;;
-		*) missing="$missing $p" ;;
-		esac
-	done
-	if test -n "$missing"; then
-		if test "$(id -u)" -eq 0; then
-			sudo=
-		elif command -v sudo >/dev/null 2>&1; then
-			sudo=sudo
-		else
-			die "missing packages:$missing; not root and no sudo: install them, then re-run"
-		fi
-		say "installing missing packages:$missing"
-		$sudo apt-get update
-		# shellcheck disable=SC2086 # the package list is a word list
-		$sudo env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y --no-install-recommends $missing
-	else
-		say "all required packages are installed"
-	fi
+	# shellcheck disable=SC2086 # the package list is a word list
+	apt_install_missing required $packages
 else
 	say "no apt-get/dpkg here: not installing anything; make sure these are present:"
 	# shellcheck disable=SC2086 # one line, words separated by spaces
