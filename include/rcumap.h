@@ -357,8 +357,9 @@ int rcumap_clear(struct rcumap *map);
  *
  * Return: 0; -EINVAL if map or out is NULL.
  * Context: any thread; read section not needed.
- * Ordering: none (relaxed counters); slots and generation are read with
- * acquire from the current generation.
+ * Ordering: none. Counters, slots, generation and the resizing flag are
+ * relaxed copies that the map keeps beside its tables, so stats never
+ * dereferences a table and needs no read section.
  */
 int rcumap_stats(const struct rcumap *map, struct rcumap_stats *out);
 
@@ -510,7 +511,7 @@ int rcumap_scan(struct rcumap *map, uint64_t *cursor, size_t max_entries,
  * entries found.
  *
  * Return: 0 when consistent; -EINVAL for a NULL map; -EUCLEAN on the first
- * inconsistency, described on stderr (later ones are counted, not printed).
+ * inconsistency, described on stderr (later ones are not printed).
  * Context: registered thread, inside or outside a read section (it takes its
  * own); no update may run concurrently. O(entries); allocates scratch memory
  * with malloc, not through rcumap_config.alloc.

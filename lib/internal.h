@@ -534,7 +534,6 @@ int rcumap__fill_dest(struct rcumap *map, struct rcumap_table *t,
 		      struct rcumap_table *nt, size_t d) RCUMAP_INTERNAL;
 int rcumap__migrate_locked(struct rcumap *map, size_t budget) RCUMAP_INTERNAL;
 void rcumap__maybe_resize(struct rcumap *map) RCUMAP_INTERNAL;
-int rcumap__resize_locked(struct rcumap *map, size_t slots) RCUMAP_INTERNAL;
 size_t rcumap__slots_round(const struct rcumap *map, size_t slots) RCUMAP_INTERNAL;
 void rcumap__walk_live(struct rcumap_table *t,
 		       void (*fn)(const struct rcumap_rec *r, size_t idx, void *arg),
