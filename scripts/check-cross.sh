@@ -123,16 +123,15 @@ setup() {
 	# Programs run on the target: the unit tests, the torture flavors,
 	# one example that checks itself.
 	PROGRAMS="librcumap.la examples/scan_delete"
-	for t in $UNIT_TESTS; do
-		PROGRAMS="$PROGRAMS tests/$t"
-	done
+	PROGRAMS="$PROGRAMS $UNIT_TESTS"
 	if test "$torture" = yes; then
 		PROGRAMS="$PROGRAMS torture/torture_memb torture/torture_qsbr torture/torture_bp"
 	fi
 }
 
-UNIT_TESTS="test_map_memb test_map_qsbr test_map_bp test_iter_memb test_iter_qsbr
-test_iter_bp test_iter_debug test_hash test_siphash test_lincheck"
+UNIT_TESTS="tests/test_map_memb tests/test_map_qsbr tests/test_map_bp tests/test_iter_memb
+tests/test_iter_qsbr tests/test_iter_bp tests/test_iter_debug tests/test_hash tests/test_siphash
+torture/test_lincheck"
 
 # --- build -------------------------------------------------------------------
 # sources: the source tree to configure from (see the top of this file).
@@ -198,14 +197,15 @@ on_target() {
 	timeout --kill-after=10 "$CROSS_TIMEOUT" "$qemu" -L / "$@"
 }
 
-# unit NAME [VAR=VALUE...]: one TAP program: every test point counts.
+# unit PATH [VAR=VALUE...]: one TAP program (PATH in the build tree): every
+# test point counts.
 unit() {
-	name=$1
+	name=${1##*/}
+	prog=$tree/$1
 	shift
 	log=$logs/$name.log
 	start=$(date +%s)
-	env CMOCKA_MESSAGE_OUTPUT=TAP "$@" \
-		timeout --kill-after=10 "$CROSS_TIMEOUT" "$qemu" -L / "$tree/tests/$name" >"$log" 2>&1
+	(export CMOCKA_MESSAGE_OUTPUT=TAP "$@"; on_target "$prog") >"$log" 2>&1
 	rc=$?
 	secs=$(($(date +%s) - start))
 	# cmocka 1.1.5 prints a skip as "not ok N # SKIP": neither way.
@@ -291,8 +291,8 @@ run() {
 	echo "$me: $target: unit tests under $qemu -L / (left out: $MAP_SKIP; $ITER_SKIP)"
 	for t in $UNIT_TESTS; do
 		case $t in
-		test_map_*) unit "$t" RCUMAP_TEST_MAP_SKIP="$MAP_SKIP" ;;
-		test_iter_*) unit "$t" RCUMAP_TEST_ITER_SKIP="$ITER_SKIP" ;;
+		tests/test_map_*) unit "$t" RCUMAP_TEST_MAP_SKIP="$MAP_SKIP" ;;
+		tests/test_iter_*) unit "$t" RCUMAP_TEST_ITER_SKIP="$ITER_SKIP" ;;
 		*) unit "$t" ;;
 		esac
 	done
