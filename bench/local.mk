@@ -9,12 +9,12 @@ noinst_PROGRAMS += bench/mapbench bench/layout bench/iterate
 # bench/mapbench: rcumap against its peers (docs/benchmarks.md). Each peer
 # is one file; the optional ones are compiled in when configure found them.
 BENCH_PEER_SOURCES = \
-	bench/peer.h bench/workload.h bench/util.h \
+	bench/peer.h bench/workload.h $(TESTLIB_SOURCES) \
 	bench/peers.c bench/selftest.c bench/selftest.h \
 	bench/peer_rcumap.c bench/peer_rcumap_qsbr.c \
 	bench/peer_lfht.c bench/peer_lfht_qsbr.c \
 	bench/peer_locked.c bench/peer_oa.c
-BENCH_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/bench
+BENCH_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/bench -I$(top_srcdir)/testlib
 BENCH_LIBS = librcumap.la $(URCU_MEMB_LIBS) $(URCU_QSBR_LIBS) $(URCU_CDS_LIBS) \
 	$(URCU_COMMON_LIBS) $(PTHREAD_LIBS) -lm
 if HAVE_CK
@@ -45,11 +45,13 @@ bench_mapbench_broken_CFLAGS = $(bench_mapbench_CFLAGS)
 bench_mapbench_broken_CXXFLAGS = $(bench_mapbench_CXXFLAGS)
 bench_mapbench_broken_LDADD = $(BENCH_LIBS)
 
-bench_layout_SOURCES = bench/layout.c bench/util.h
+bench_layout_SOURCES = bench/layout.c testlib/util.h
+bench_layout_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/testlib
 bench_layout_CFLAGS = $(AM_CFLAGS) -O2
 bench_layout_LDADD = librcumap.la $(URCU_MEMB_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS)
 
-bench_iterate_SOURCES = bench/iterate.c bench/util.h
+bench_iterate_SOURCES = bench/iterate.c testlib/util.h
+bench_iterate_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/testlib
 bench_iterate_CFLAGS = $(AM_CFLAGS) -O2
 bench_iterate_LDADD = librcumap.la $(URCU_MEMB_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS)
 

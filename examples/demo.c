@@ -39,7 +39,7 @@
 #include <urcu/uatomic.h>
 #include <rcumap.h>
 
-#include "../bench/util.h"
+#include "../testlib/util.h"
 
 /* Lookups per read section: the lock/unlock pair costs about as much as a few lookups. */
 #define LOOKUP_BATCH 64

@@ -5,7 +5,7 @@
 # in README.md, so the README example always compiles.
 noinst_PROGRAMS += examples/demo examples/readme_example examples/scan_delete
 
-examples_demo_SOURCES = examples/demo.c bench/util.h
+examples_demo_SOURCES = examples/demo.c testlib/util.h
 examples_demo_LDADD = librcumap.la \
 	$(URCU_MEMB_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS)
 

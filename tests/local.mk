@@ -7,9 +7,9 @@
 # the thread is registered (qsbr: online), so a test that reads from an
 # unregistered thread aborts instead of passing silently. Both work with
 # memb, qsbr and bp.
-TEST_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) -D_LGPL_SOURCE -DDEBUG_RCU
+TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/testlib $(CMOCKA_CFLAGS) -D_LGPL_SOURCE -DDEBUG_RCU
 TEST_LIBS = librcumap.la $(CMOCKA_LIBS)
-TEST_SOURCES = tests/test_map.c tests/flavor.h tests/harness.h tests/testutil.h
+TEST_SOURCES = tests/test_map.c $(TESTLIB_SOURCES)
 
 check_PROGRAMS += \
 	tests/test_map_memb \
@@ -58,7 +58,7 @@ tests_test_map_broken_batch_LDADD = $(CMOCKA_LIBS) \
 # - test_iter_broken_*: the negative controls. lib/iter.c's
 #   RCUMAP_BROKEN_ITER_* switches break it on purpose; tests/negative_iter.sh
 #   passes only if these binaries fail, and fail the way expected.
-ITER_SOURCES = tests/test_iter.c tests/flavor.h tests/harness.h tests/testutil.h
+ITER_SOURCES = tests/test_iter.c $(TESTLIB_SOURCES)
 ITER_LIB_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/lib
 
 tests_test_iter_memb_SOURCES = $(ITER_SOURCES)

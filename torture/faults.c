@@ -42,7 +42,7 @@
  * Determinism: failing call i only tests what the reference run's call i
  * did if the runs are identical up to it. Three things would otherwise vary:
  * - the hash: the default is SipHash with a random seed per map, so the
- *   script uses hash_pairs (tests/harness.h), which also makes keys 2k and
+ *   script uses hash_pairs (testlib/harness.h), which also makes keys 2k and
  *   2k+1 share a bucket at every size, so that deletes copy buckets;
  * - the library's thread-local update counter (a policy check every 32
  *   updates) lives as long as the thread: every run gets a fresh thread;

@@ -22,7 +22,7 @@
  *   arguments; get_or_insert's result, and that -ENOMEM leaves it alone;
  * - after each operation the key it touched (rcumap_get) and rcumap_count;
  *   the whole key space after every clear, resize, -ENOMEM and traversal;
- * - allocation failures (the counting allocator of tests/harness.h, armed
+ * - allocation failures (the counting allocator of testlib/harness.h, armed
  *   by an ARM operation for the next few operations): a call may return
  *   -ENOMEM only if a failure was injected during it, and then the map must
  *   equal the unchanged model; a call that succeeds although a failure was
@@ -149,14 +149,14 @@
 
 #include <rcumap.h>
 
-/* By path, so that the build needs no -Itests: counting allocator, mix64, fnv1a64. */
-#include "../tests/harness.h"
+/* testlib/: counting allocator, mix64, fnv1a64. */
+#include "harness.h"
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* testutil.h's assertions report through cmocka's fail_msg; here through fail. */
 #define fail_msg(...) fail(__VA_ARGS__)
-#include "../tests/testutil.h"
+#include "testutil.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -8,9 +8,9 @@
 # the sanitizer builds instrument the library too. torture/run.sh drives
 # every tier; make check runs it through the generated check-*.sh wrappers.
 TORTURE_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/torture \
-	-I$(top_srcdir)/tests -D_LGPL_SOURCE -DDEBUG_RCU -DRCUMAP_TORTURE
+	-I$(top_srcdir)/testlib -D_LGPL_SOURCE -DDEBUG_RCU -DRCUMAP_TORTURE
 TORTURE_SOURCES = torture/torture.c torture/talloc.c torture/talloc.h \
-	torture/lincheck.c torture/lincheck.h tests/flavor.h $(RCUMAP_LIB_SOURCES)
+	torture/lincheck.c torture/lincheck.h $(TESTLIB_SOURCES) $(RCUMAP_LIB_SOURCES)
 TORTURE_MEMB_LIBS = $(URCU_MEMB_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS) -lm
 
 TORTURE_FLAVORS = torture/torture_memb torture/torture_qsbr torture/torture_bp
@@ -127,9 +127,9 @@ torture_torture_broken_update_waits_LDADD = $(TORTURE_MEMB_LIBS)
 
 # The single-threaded allocation-failure script, per flavor, and its
 # negative control (lib/resize.c: a failed fill loses the slot's entries).
-FAULTS_SOURCES = torture/faults.c tests/flavor.h tests/harness.h tests/testutil.h \
+FAULTS_SOURCES = torture/faults.c $(TESTLIB_SOURCES) \
 	$(RCUMAP_LIB_SOURCES)
-FAULTS_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/tests -D_LGPL_SOURCE
+FAULTS_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/testlib -D_LGPL_SOURCE
 
 torture_faults_memb_SOURCES = $(FAULTS_SOURCES)
 torture_faults_memb_CPPFLAGS = $(FAULTS_CPPFLAGS) -DRCUMAP_TEST_FLAVOR_MEMB
@@ -151,8 +151,8 @@ torture_faults_broken_LDADD = $(TORTURE_MEMB_LIBS)
 # The differential fuzz harness, replaying its committed corpus: under
 # ASan+UBSan, plain (for valgrind), and with a broken iterator (it must
 # fail). make fuzz builds the libFuzzer binary with clang.
-FUZZ_SOURCES = torture/fuzz.c tests/harness.h $(RCUMAP_LIB_SOURCES)
-FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/tests -D_LGPL_SOURCE
+FUZZ_SOURCES = torture/fuzz.c $(TESTLIB_SOURCES) $(RCUMAP_LIB_SOURCES)
+FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/testlib -D_LGPL_SOURCE
 
 torture_fuzz_replay_SOURCES = $(FUZZ_SOURCES)
 torture_fuzz_replay_CPPFLAGS = $(FUZZ_CPPFLAGS)
@@ -254,7 +254,7 @@ fuzz:
 	  echo "fuzz: $(FUZZ_CC) not found: apt-get install clang libclang-rt-14-dev" >&2; exit 1; }
 	$(MKDIR_P) torture $(FUZZ_DIR)
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -DRCUMAP_FUZZ_LIBFUZZER \
-	  -D_LGPL_SOURCE -I$(top_srcdir)/include -I$(top_srcdir)/lib -I$(top_srcdir)/tests \
+	  -D_LGPL_SOURCE -I$(top_srcdir)/include -I$(top_srcdir)/lib -I$(top_srcdir)/testlib \
 	  $(top_srcdir)/torture/fuzz.c $(filter %.c,$(addprefix $(top_srcdir)/,$(RCUMAP_LIB_SOURCES))) \
 	  $(TORTURE_MEMB_LIBS) -o torture/fuzz_libfuzzer
 	./torture/fuzz_libfuzzer $(FUZZ_ARGS) $(FUZZ_DIR) $(top_srcdir)/torture/corpus/fuzz

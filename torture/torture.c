@@ -2,7 +2,7 @@
 /* torture.c: rcumap's torture program: threads race on one map while every invariant is checked. */
 
 /*
- * One binary per liburcu flavor (tests/flavor.h), with the library compiled
+ * One binary per liburcu flavor (testlib/flavor.h), with the library compiled
  * in with -DRCUMAP_TORTURE, so that its hooks (lib/torture.h) reach the
  * torture allocator (torture/talloc.c) and the delay points defined here.
  * docs/testing.md describes the threads, the scenarios, the invariants and

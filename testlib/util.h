@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* util.h: small helpers shared by the command-line programs (bench/, examples/). */
-#ifndef RCUMAP_TOOL_UTIL_H
-#define RCUMAP_TOOL_UTIL_H
+/* util.h: small helpers shared by the tests, torture, bench and the examples. */
+#ifndef RCUMAP_TESTLIB_UTIL_H
+#define RCUMAP_TESTLIB_UTIL_H
 
 #include <errno.h>
 #include <stdint.h>
@@ -56,6 +56,34 @@ static inline double now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The name of an rcumap return code, for messages. */
+static inline const char *errname(int rc)
+{
+	switch (rc) {
+	case 0: return "0";
+	case 1: return "1";
+	case -EINVAL: return "-EINVAL";
+	case -ENOMEM: return "-ENOMEM";
+	case -EEXIST: return "-EEXIST";
+	case -ENOENT: return "-ENOENT";
+	case -EAGAIN: return "-EAGAIN";
+	case -EBUSY: return "-EBUSY";
+	case -EDEADLK: return "-EDEADLK";
+	case -EUCLEAN: return "-EUCLEAN";
+	case -ENOSPC: return "-ENOSPC (test value pool exhausted)";
+	default: return "?";
+	}
+}
+
 static inline int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -70,4 +98,4 @@ static inline double median(double *v, unsigned n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-#endif /* RCUMAP_TOOL_UTIL_H */
+#endif /* RCUMAP_TESTLIB_UTIL_H */

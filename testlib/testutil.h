@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* testutil.h: assertions and helpers shared by the cmocka test programs. */
-#ifndef RCUMAP_TESTUTIL_H
-#define RCUMAP_TESTUTIL_H
+/* testutil.h: cmocka assertions and helpers shared by the unit tests and the fault scripts. */
+#ifndef RCUMAP_TESTLIB_TESTUTIL_H
+#define RCUMAP_TESTLIB_TESTUTIL_H
 
 /* Include after flavor.h, <cmocka.h> and <rcumap.h>. */
 
@@ -11,23 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-static inline const char *errname(int rc)
-{
-	switch (rc) {
-	case 0: return "0";
-	case 1: return "1";
-	case -EINVAL: return "-EINVAL";
-	case -ENOMEM: return "-ENOMEM";
-	case -EEXIST: return "-EEXIST";
-	case -ENOENT: return "-ENOENT";
-	case -EAGAIN: return "-EAGAIN";
-	case -EBUSY: return "-EBUSY";
-	case -EDEADLK: return "-EDEADLK";
-	case -EUCLEAN: return "-EUCLEAN";
-	case -ENOSPC: return "-ENOSPC (test value pool exhausted)";
-	default: return "?";
-	}
-}
+#include "util.h"
 
 /* Compare an int return code and print both as errno names on mismatch. */
 #define assert_rc(expr, want)                                                     \
@@ -74,4 +58,4 @@ static inline int resize_retry(struct rcumap *map, size_t slots)
 	return rc;
 }
 
-#endif /* RCUMAP_TESTUTIL_H */
+#endif /* RCUMAP_TESTLIB_TESTUTIL_H */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* flavor.h: the one liburcu flavor a test binary is built for, and the thread-state seam. */
-#ifndef RCUMAP_TESTS_FLAVOR_H
-#define RCUMAP_TESTS_FLAVOR_H
+#ifndef RCUMAP_TESTLIB_FLAVOR_H
+#define RCUMAP_TESTLIB_FLAVOR_H
 
 /*
  * Build with exactly one of -DRCUMAP_TEST_FLAVOR_MEMB, -DRCUMAP_TEST_FLAVOR_QSBR,
@@ -93,4 +93,4 @@ static inline void test_thread_reset(void)
 #endif
 }
 
-#endif /* RCUMAP_TESTS_FLAVOR_H */
+#endif /* RCUMAP_TESTLIB_FLAVOR_H */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* harness.h: test instruments for rcumap: counting allocator, value tracker, keys, hashes. */
-#ifndef RCUMAP_TESTS_HARNESS_H
-#define RCUMAP_TESTS_HARNESS_H
+#ifndef RCUMAP_TESTLIB_HARNESS_H
+#define RCUMAP_TESTLIB_HARNESS_H
 
 /*
  * Everything here may be called from the call_rcu worker thread (free_value,
@@ -19,6 +19,8 @@
 #include <string.h>
 
 #include <rcumap.h>
+
+#include "util.h"
 
 /* ---- Counting allocator with failure injection ------------------------ */
 
@@ -244,17 +246,7 @@ static inline uint64_t key_index(const void *key, size_t len)
 
 /* ---- Hash functions for rcumap_config.hash ------------------------------- */
 
-static inline uint64_t mix64(uint64_t x)
-{
-	/* Murmur3's finaliser: every input bit affects both output halves. */
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
+/* mix64 (testlib/util.h) finishes each of them. */
 static inline uint64_t fnv1a64(const void *key, size_t len)
 {
 	const unsigned char *p = key;
@@ -287,19 +279,7 @@ static inline uint64_t hash_pairs(const void *key, size_t len, void *arg)
 	return mix64(key_index(key, len) >> 1);
 }
 
-/* ---- Random numbers ------------------------------------------------------- */
-
-static inline uint64_t rng_next(uint64_t *s)
-{
-	/* xorshift64*: plenty for choosing operations and keys. */
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
+/* Random numbers: rng_next and rng_below (testlib/util.h). */
 
 /* ---- Soft checks ------------------------------------------------------------ */
 
@@ -330,4 +310,4 @@ struct soft {
 				 __LINE__, #expr, soft_rc_, (int)(want));        \
 	} while (0)
 
-#endif /* RCUMAP_TESTS_HARNESS_H */
+#endif /* RCUMAP_TESTLIB_HARNESS_H */
