@@ -10,6 +10,7 @@
  * on the counts (cmocka's state is per thread).
  */
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -181,15 +182,22 @@ static inline void tracker_fini(struct tracker *t)
 	t->n = 0;
 }
 
+/* Whether p is one of the pool's values (not merely inside the pool). */
+static inline bool tracker_owns(const struct tracker *t, const void *p)
+{
+	uintptr_t lo = (uintptr_t)t->v, hi = (uintptr_t)(t->v + t->n);
+
+	return (uintptr_t)p >= lo && (uintptr_t)p < hi &&
+	       ((uintptr_t)p - lo) % sizeof(*t->v) == 0;
+}
+
 /* rcumap_config.free_value for pool values; arg is the struct tracker. */
 static inline void tracker_free_value(void *value, void *arg)
 {
 	struct tracker *t = arg;
 	struct tval *v = value;
-	uintptr_t lo = (uintptr_t)t->v, hi = (uintptr_t)(t->v + t->n);
 
-	if ((uintptr_t)v < lo || (uintptr_t)v >= hi ||
-	    ((uintptr_t)v - lo) % sizeof(*v) != 0) {
+	if (!tracker_owns(t, v)) {
 		atomic_fetch_add(&t->errors, 1);
 		fprintf(stderr, "free_value: foreign value %p\n", value);
 		return;
@@ -285,29 +293,49 @@ static inline uint64_t hash_pairs(const void *key, size_t len, void *arg)
 
 /*
  * For the stretches where a failed cmocka assertion would leave another
- * thread pinned in a read section (and every later barrier hanging): record
- * the first failure, finish the stretch, release the other thread, then
- * assert on the record.
+ * thread pinned in a read section (and every later barrier hanging), and for
+ * worker threads, which must not assert at all: record the first failure,
+ * finish the stretch, release the other thread, then assert on the record.
  */
 struct soft {
 	int failures;
 	char first[512];
 };
 
+/* Count a failure; keep the message of the first one. */
+static inline void soft_vfail(struct soft *s, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static inline void soft_vfail(struct soft *s, const char *fmt, va_list ap)
+{
+	if (s->failures++ == 0)
+		vsnprintf(s->first, sizeof(s->first), fmt, ap);
+}
+
+static inline void soft_fail(struct soft *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static inline void soft_fail(struct soft *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	soft_vfail(s, fmt, ap);
+	va_end(ap);
+}
+
 #define SOFT_CHECK(s, cond)                                                      \
 	do {                                                                     \
-		if (!(cond) && (s)->failures++ == 0)                             \
-			snprintf((s)->first, sizeof((s)->first), "%s:%d: %s",    \
-				 __FILE__, __LINE__, #cond);                     \
+		if (!(cond))                                                     \
+			soft_fail((s), "%s:%d: %s", __FILE__, __LINE__, #cond);  \
 	} while (0)
 
 #define SOFT_RC(s, expr, want)                                                   \
 	do {                                                                     \
 		int soft_rc_ = (expr);                                           \
-		if (soft_rc_ != (want) && (s)->failures++ == 0)                  \
-			snprintf((s)->first, sizeof((s)->first),                 \
-				 "%s:%d: %s returned %d, expected %d", __FILE__, \
-				 __LINE__, #expr, soft_rc_, (int)(want));        \
+		if (soft_rc_ != (want))                                          \
+			soft_fail((s), "%s:%d: %s returned %d, expected %d",     \
+				  __FILE__, __LINE__, #expr, soft_rc_, (int)(want)); \
 	} while (0)
 
 #endif /* RCUMAP_TESTLIB_HARNESS_H */

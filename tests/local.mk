@@ -2,16 +2,24 @@
 # tests/local.mk: the cmocka unit tests and the scripts that check the
 # build (included from Makefile.am).
 
-# tests/test_map.c is built once per liburcu flavor. -D_LGPL_SOURCE inlines
-# the read-side primitives as real users do; with -DDEBUG_RCU they assert that
-# the thread is registered (qsbr: online), so a test that reads from an
-# unregistered thread aborts instead of passing silently. Both work with
-# memb, qsbr and bp.
+# test_map is built once per liburcu flavor: tests/test_map.c runs the
+# groups of tests that tests/map_*.c export (tests/map_tests.h), on the
+# fixture of testlib/fixture.c. -D_LGPL_SOURCE inlines the read-side
+# primitives as real users do; with -DDEBUG_RCU they assert that the thread
+# is registered (qsbr: online), so a test that reads from an unregistered
+# thread aborts instead of passing silently. Both work with memb, qsbr and bp.
 TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/testlib $(CMOCKA_CFLAGS) -D_LGPL_SOURCE -DDEBUG_RCU
 TEST_LIBS = librcumap.la $(CMOCKA_LIBS)
-TEST_SOURCES = tests/test_map.c $(TESTLIB_SOURCES)
+# The cmocka fixture: not in TESTLIB_SOURCES, as torture and bench have no cmocka.
+FIXTURE_SOURCES = testlib/fixture.c testlib/fixture.h $(TESTLIB_SOURCES)
+TEST_SOURCES = tests/test_map.c tests/map_tests.h tests/map_create.c tests/map_keys.c \
+	tests/map_update.c tests/map_resize.c tests/map_batch.c tests/map_enomem.c \
+	tests/map_threads.c $(FIXTURE_SOURCES)
 
 check_PROGRAMS += \
+	tests/test_fork_memb \
+	tests/test_fork_qsbr \
+	tests/test_fork_bp \
 	tests/test_map_memb \
 	tests/test_map_qsbr \
 	tests/test_map_bp \
@@ -50,15 +58,18 @@ tests_test_map_broken_batch_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/lib \
 tests_test_map_broken_batch_LDADD = $(CMOCKA_LIBS) \
 	$(URCU_MEMB_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS)
 
-# tests/test_iter.c: iteration (rcumap_iter_*, rcumap_scan), once per flavor
+# test_iter: iteration (rcumap_iter_*, rcumap_scan); tests/test_iter.c runs
+# the groups that tests/iter_*.c export (tests/iter_tests.h). Once per flavor
 # against the library like test_map, plus builds that compile lib/ in:
 # - test_iter_debug: bp, -DRCUMAP_DEBUG; adds the misuse test, whose forked
 #   children must abort with the right message; test_iter_debug_qsbr runs that
 #   test alone for qsbr, where "outside a read section" means offline;
-# - test_iter_broken_*: the negative controls. lib/iter.c's
-#   RCUMAP_BROKEN_ITER_* switches break it on purpose; tests/negative_iter.sh
+# - test_iter_broken_*: the negative controls. lib/broken.h's
+#   RCUMAP_BROKEN_ITER_* variants break it on purpose; tests/negative_iter.sh
 #   passes only if these binaries fail, and fail the way expected.
-ITER_SOURCES = tests/test_iter.c $(TESTLIB_SOURCES)
+ITER_SOURCES = tests/test_iter.c tests/iter_tests.h tests/iter_setup.c tests/iter_trav.c \
+	tests/iter_plain.c tests/iter_resize.c tests/iter_update.c tests/iter_concurrent.c \
+	tests/iter_misuse.c $(FIXTURE_SOURCES)
 ITER_LIB_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/lib
 
 tests_test_iter_memb_SOURCES = $(ITER_SOURCES)
@@ -136,3 +147,18 @@ EXTRA_DIST += \
 	tests/negative_iter.sh \
 	tests/installed.sh \
 	tests/readme_sync.sh
+
+# tests/test_fork.c: a map used in a child after fork(), under the rules of
+# include/rcumap.h ("fork()"), once per flavor; a child that hangs or fails
+# a step fails the test.
+FORK_SOURCES = tests/test_fork.c $(TESTLIB_SOURCES)
+tests_test_fork_memb_SOURCES = $(FORK_SOURCES)
+tests_test_fork_memb_CPPFLAGS = $(TEST_CPPFLAGS) -DRCUMAP_TEST_FLAVOR_MEMB
+tests_test_fork_memb_LDADD = $(TEST_LIBS) $(URCU_MEMB_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS)
+tests_test_fork_qsbr_SOURCES = $(FORK_SOURCES)
+tests_test_fork_qsbr_CPPFLAGS = $(TEST_CPPFLAGS) -DRCUMAP_TEST_FLAVOR_QSBR
+tests_test_fork_qsbr_LDADD = $(TEST_LIBS) $(URCU_QSBR_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS)
+tests_test_fork_bp_SOURCES = $(FORK_SOURCES)
+tests_test_fork_bp_CPPFLAGS = $(TEST_CPPFLAGS) -DRCUMAP_TEST_FLAVOR_BP
+tests_test_fork_bp_LDADD = $(TEST_LIBS) $(URCU_BP_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS)
+TESTS += tests/test_fork_memb tests/test_fork_qsbr tests/test_fork_bp

@@ -6,8 +6,8 @@
 # Environment, set by Makefile.am: abs_top_builddir, EXEEXT.
 #
 # tests/test_iter_broken_nofilter and tests/test_iter_broken_noforward are
-# tests/test_iter.c built with lib/ compiled in and one of lib/iter.c's
-# RCUMAP_BROKEN_ITER_* switches:
+# test_iter (tests/test_iter.c and tests/iter_*.c) built with lib/ compiled
+# in and one of the RCUMAP_BROKEN_ITER_* variants of lib/broken.h:
 #   NO_FILTER   a step returns every entry of its bucket, also those outside
 #               its hash-order interval: after a shrink, or while a frozen
 #               bucket is read for a newer slot, keys come back twice;
@@ -17,7 +17,7 @@
 # This script passes only if each binary FAILS, and fails for the expected
 # reason: the run ends with cmocka's own failure status (1: an assertion, not
 # a crash or a timeout) and the failure messages carry the tag of the broken
-# guarantee (test_iter.c prints "DUPLICATE:", "MISSED:", "GHOST:", "STALE:").
+# guarantee (iter_trav.c and iter_concurrent.c print "DUPLICATE:", "MISSED:", "GHOST:", "STALE:").
 # A check that cannot fail is not a test; a crash proves nothing either.
 
 set -eu
