@@ -24,11 +24,12 @@ die() {
 }
 
 # build-essential brings gcc, g++, make and the C library headers; spin
-# checks the protocol's model (docs/testing.md). The third line is for make
-# bench's peers and plots (docs/benchmarks.md); the last two are the real
-# clients and peers rcumapd's tests drive (docs/server.md).
+# checks the protocol's model (docs/testing.md); mandoc and groff-base lint
+# the manual pages (man/check-man.sh fails without them). The third line is
+# for make bench's peers and plots (docs/benchmarks.md); the last two are
+# the real clients and peers rcumapd's tests drive (docs/server.md).
 packages="build-essential autoconf automake libtool autoconf-archive pkgconf
-liburcu-dev libcmocka-dev valgrind spin
+liburcu-dev libcmocka-dev valgrind spin mandoc groff-base
 libck-dev libtbb-dev golang-go gnuplot-nox
 redis-server redis-tools memcached libmemcached-tools nutcracker
 python3-redis python3-pymemcache"

@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: MIT
 # installed.sh: install into a staging directory and build the README example
 # against the installed files, using only the flags pkg-config gives for the
-# installed rcumap.pc plus one liburcu flavor (the line shown in README.md).
+# installed rcumap.pc plus one liburcu flavor (the line shown in README.md);
+# check the installed manual pages and license; then install again with the
+# GNU convention "make prefix=DIR install" and build the example from that
+# rcumap.pc, which must name DIR.
 #
 # Run by make check (automake exit-code protocol: 0 pass, anything else fail).
 # Environment, set by Makefile.am: MAKE, CC, PKG_CONFIG, abs_top_srcdir,
@@ -87,7 +90,35 @@ fi
 urcu=$(objdump -p "$libdir/librcumap.so" | awk '$1 == "NEEDED" && $2 ~ /urcu/ { print $2 }')
 test -z "$urcu" || fail "librcumap.so links liburcu itself ($urcu); the user must choose the flavor"
 
-# 4. The README line: cc app.c $(pkg-config --cflags --libs rcumap) -lurcu-memb
+# 4. The manual pages: rcumap(3) and one page for every function the header
+# declares, each link page (.so man3/PAGE.3) leading to an installed page;
+# exactly the pages of man/ (the lint fixture negative-lint.3 is not one of
+# them). The license goes beside the documentation.
+man3=$(find "$root" -type d -name man3)
+if test -z "$man3" || test "$(echo "$man3" | wc -l)" -ne 1; then
+	fail "expected one installed man3 directory, found: ${man3:-none}"
+fi
+test -f "$man3/rcumap.3" || fail "rcumap.3 was not installed in $man3"
+while read -r fn; do
+	test -f "$man3/$fn.3" || fail "$fn is declared in rcumap.h but has no installed page $fn.3"
+done <"$tmp/declared"
+for page in "$man3"/*.3; do
+	target=$(sed -n 's/^\.so[[:space:]]\{1,\}man3\///p' "$page")
+	test -z "$target" || test -f "$man3/$target" ||
+		fail "$(basename "$page") sources man3/$target, which was not installed"
+done
+(cd "$man3" && ls -- *.3) | sort >"$tmp/man-installed"
+(cd "$srcdir/man" && ls -- *.3) | grep -v -x -F negative-lint.3 | sort >"$tmp/man-source"
+if ! cmp -s "$tmp/man-source" "$tmp/man-installed"; then
+	diff "$tmp/man-source" "$tmp/man-installed" | sed 's/^/    /' >&2 || true
+	fail "installed man3 pages differ from man/ ('<' not installed, '>' installed only)"
+fi
+echo "installed.sh: $(wc -l <"$tmp/man-installed") man3 pages, every declared function has one"
+license=$(find "$root" -path '*/doc/*' -name LICENSE -type f)
+test -n "$license" || fail "LICENSE was not installed with the documentation"
+cmp -s "$license" "$srcdir/LICENSE" || fail "the installed $license differs from LICENSE"
+
+# 5. The README line: cc app.c $(pkg-config --cflags --libs rcumap) -lurcu-memb
 example=$srcdir/examples/readme_example.c
 test -f "$example" || fail "$example is missing"
 echo "installed.sh: $CC readme_example.c \$(pkg-config --cflags --libs rcumap) -lurcu-memb"
@@ -110,7 +141,7 @@ ldd "$tmp/readme_example" | grep -F "$libdir/librcumap.so" >/dev/null ||
 	fail "readme_example does not load $libdir/librcumap.so"
 "$tmp/readme_example" || fail "readme_example exited with status $?"
 
-# 5. The static archive links on its own too (Libs.private: threads).
+# 6. The static archive links on its own too (Libs.private: threads).
 cflags=$($PKG_CONFIG --cflags rcumap)
 private=$($PKG_CONFIG --static --libs-only-other rcumap)
 # shellcheck disable=SC2086
@@ -119,4 +150,44 @@ $CC -o "$tmp/readme_example_static" "$example" $cflags \
 	fail "readme_example does not link against the installed librcumap.a"
 "$tmp/readme_example_static" >/dev/null || fail "readme_example (static) exited with status $?"
 
-echo "installed.sh: PASS: installed headers, library and rcumap.pc work"
+# 7. make prefix=DIR install, without DESTDIR: rcumap.pc is written at make
+# time, so the installed one must name DIR, and its flags alone (no sysroot)
+# must build the README example against DIR. The build tree's rcumap.pc
+# names DIR afterwards; the next make (below) writes it back.
+prefix=$tmp/prefix
+echo "installed.sh: make prefix=$prefix install"
+(
+	unset MAKEFLAGS MFLAGS MAKELEVEL
+	cd "$builddir" && $MAKE prefix="$prefix" install
+) >"$tmp/install-prefix.log" 2>&1 || { cat "$tmp/install-prefix.log"; fail "make prefix=DIR install"; }
+(
+	unset MAKEFLAGS MFLAGS MAKELEVEL
+	cd "$builddir" && $MAKE rcumap.pc
+) >"$tmp/restore.log" 2>&1 || { cat "$tmp/restore.log"; fail "make rcumap.pc (restoring the build tree's copy)"; }
+pc=$(find "$prefix" -name rcumap.pc -type f)
+test -n "$pc" || fail "make prefix=DIR install installed no rcumap.pc under DIR"
+PKG_CONFIG_LIBDIR=$(dirname "$pc")
+PKG_CONFIG_SYSROOT_DIR=
+export PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
+flags=$($PKG_CONFIG --cflags --libs rcumap) || fail "pkg-config --cflags --libs rcumap ($pc)"
+echo "installed.sh: prefix=DIR: pkg-config --cflags --libs rcumap: $flags"
+case " $flags " in
+*" -I$prefix/"*) ;;
+*) fail "prefix=DIR: --cflags does not point into DIR: $flags" ;;
+esac
+libdir=
+for f in $($PKG_CONFIG --libs-only-L rcumap); do
+	case $f in -L"$prefix"/*) libdir=${f#-L} ;; esac
+done
+test -n "$libdir" || fail "prefix=DIR: --libs does not point into DIR: $flags"
+test -f "$libdir/librcumap.so" || fail "prefix=DIR: shared library missing in $libdir"
+# shellcheck disable=SC2086 # CC and flags are word lists on purpose
+$CC -o "$tmp/readme_example_prefix" "$example" $flags -lurcu-memb ||
+	fail "prefix=DIR: the README example does not build from DIR's rcumap.pc"
+LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export LD_LIBRARY_PATH
+ldd "$tmp/readme_example_prefix" | grep -F "$libdir/librcumap.so" >/dev/null ||
+	fail "prefix=DIR: readme_example does not load $libdir/librcumap.so"
+"$tmp/readme_example_prefix" >/dev/null || fail "prefix=DIR: readme_example exited with status $?"
+
+echo "installed.sh: PASS: installed headers, library, rcumap.pc (DESTDIR and prefix=DIR), man pages and license"
