@@ -192,10 +192,9 @@ int main(int argc, char **argv)
 	int opt, rounds = 7;
 
 	while ((opt = getopt(argc, argv, "n:l:r:")) != -1) {
-		char *end;
-		unsigned long long v = strtoull(optarg, &end, 10);
+		uint64_t v = 0;
 
-		if (*end || !v || v > (1ULL << 31)) {
+		if (opt != '?' && parse_u64(optarg, 1, UINT64_C(1) << 31, &v)) {
 			fprintf(stderr, "layout: bad value for -%c: %s\n", opt, optarg);
 			opt = '?';
 		}

@@ -11,12 +11,12 @@ noinst_PROGRAMS += bench/mapbench bench/layout bench/iterate
 BENCH_PEER_SOURCES = \
 	bench/peer.h bench/workload.h $(TESTLIB_SOURCES) \
 	bench/peers.c bench/selftest.c bench/selftest.h \
-	bench/peer_rcumap.c bench/peer_rcumap_qsbr.c \
-	bench/peer_lfht.c bench/peer_lfht_qsbr.c \
+	bench/peer_rcumap.c bench/peer_lfht.c \
 	bench/peer_locked.c bench/peer_oa.c
 BENCH_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/bench -I$(top_srcdir)/testlib
-BENCH_LIBS = librcumap.la $(URCU_MEMB_LIBS) $(URCU_QSBR_LIBS) $(URCU_CDS_LIBS) \
-	$(URCU_COMMON_LIBS) $(PTHREAD_LIBS) -lm
+# bench/libpeer_qsbr.a (below) comes first: it needs librcumap and liburcu.
+BENCH_LIBS = bench/libpeer_qsbr.a librcumap.la $(URCU_MEMB_LIBS) $(URCU_QSBR_LIBS) \
+	$(URCU_CDS_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS) -lm
 if HAVE_CK
 BENCH_PEER_SOURCES += bench/peer_ck.c
 BENCH_CPPFLAGS += -DHAVE_CK
@@ -27,13 +27,24 @@ BENCH_PEER_SOURCES += bench/peer_tbb.cc
 BENCH_CPPFLAGS += -DHAVE_TBB
 BENCH_LIBS += -ltbb
 endif
-bench_mapbench_SOURCES = bench/mapbench.c bench/mapbench_opts.h bench/mapbench_results.h \
-	bench/mapbench_run.h bench/mapbench_special.h bench/mapbench_write.h \
-	bench/mapbench_batch.h $(BENCH_PEER_SOURCES)
+# The program's own files; bench/mapbench.h says what each holds.
+bench_mapbench_SOURCES = bench/mapbench.c bench/mapbench.h bench/mapbench_opts.c \
+	bench/mapbench_run.c bench/mapbench_results.c bench/mapbench_special.c \
+	bench/mapbench_write.c bench/mapbench_batch.c $(BENCH_PEER_SOURCES)
 bench_mapbench_CPPFLAGS = $(BENCH_CPPFLAGS)
 bench_mapbench_CFLAGS = $(AM_CFLAGS) -O2
 bench_mapbench_CXXFLAGS = -O2 -Wall -Wextra $(PTHREAD_CFLAGS)
 bench_mapbench_LDADD = $(BENCH_LIBS)
+
+# The qsbr flavor of the cds_lfht and rcumap peers: the memb peers' own
+# sources compiled again with -DPEER_QSBR. Automake sets flags per program or
+# library, not per object, hence a library of their own, which both programs
+# link (nothing in it differs between them).
+noinst_LIBRARIES = bench/libpeer_qsbr.a
+bench_libpeer_qsbr_a_SOURCES = bench/peer_rcumap.c bench/peer_lfht.c \
+	bench/peer.h bench/workload.h testlib/util.h
+bench_libpeer_qsbr_a_CPPFLAGS = $(BENCH_CPPFLAGS) -DPEER_QSBR
+bench_libpeer_qsbr_a_CFLAGS = $(bench_mapbench_CFLAGS)
 
 # The same program with a deliberately broken peer, for the self-test's
 # negative control (tests/bench_selftest.sh).
@@ -142,3 +153,6 @@ EXTRA_DIST += \
 	bench/report.sh \
 	bench/lib.awk \
 	$(BENCH_GO_FILES)
+# The memcached stats reader of bench/server_mem.py, shared with
+# tests/server/test_batch.py (both import it by path).
+EXTRA_DIST += testlib/mcstats.py

@@ -110,16 +110,14 @@
  *   same peer's single lookups, to the unsynchronised table's single
  *   lookups (issue 13's ceiling) and to its batched calls of the same K.
  * - Threads in the driver's own loops (writers, flood, resizer) on a qsbr
- *   peer announce quiescent states themselves (mapbench_run.h).
+ *   peer announce quiescent states themselves (mapbench_run.c).
  *
  * Output: the reproduce command first, then one table per block on stdout,
- * the CSV files and machine.txt in -o (schemas in mapbench_results.h), and
+ * the CSV files and machine.txt in -o (schemas in mapbench_results.c), and
  * the targets the run covered. Progress and problems go to stderr.
+ *
+ * The program's files and what each holds: bench/mapbench.h.
  */
-
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1	/* environ (posix_spawn in mapbench_special.h) */
-#endif
 
 #include <errno.h>
 #include <inttypes.h>
@@ -128,15 +126,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mapbench_batch.h"
-#include "mapbench_opts.h"
-#include "mapbench_results.h"
-#include "mapbench_run.h"
-#include "mapbench_special.h"
-#include "mapbench_write.h"
-#include "peer.h"
+#include "mapbench.h"
 #include "selftest.h"
-#include "workload.h"
 
 #define MB_ZIPF_THETA 0.99
 

@@ -37,7 +37,7 @@ struct peer_params {
 	 * Reclamation runs only (PEER_TRACKS_RECLAIM; NULL otherwise): called
 	 * once per removed entry when the peer really frees it (after the
 	 * grace period for RCU peers), with the entry's value and the
-	 * bench_now_ns() of its removal, which the peer records when
+	 * now_ns() of its removal, which the peer records when
 	 * remove_stamped() removes it.
 	 */
 	void (*on_reclaim)(uint64_t value, uint64_t removed_ns, void *arg);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* peer_lfht.c: liburcu's cds_lfht as a bench/mapbench peer (memb; peer_lfht_qsbr.c builds qsbr). */
+/* peer_lfht.c: cds_lfht as a bench/mapbench peer, built twice: memb, and qsbr with -DPEER_QSBR. */
 
 /*
  * cds_lfht used the way its documentation shows: the caller embeds a
@@ -157,22 +157,13 @@ static inline void lretire(struct ltable *t, struct lnode *n)
 	PEER_RCU(call_rcu)(&n->rcu, t->tracking ? lfree_tracked : lfree_plain);
 }
 
-static unsigned long lpow2(uint64_t n)
-{
-	unsigned long p = 1;
-
-	while (p < n && p < (1UL << 62))
-		p <<= 1;
-	return p;
-}
-
 static int lcreate(const struct peer_params *p, void **table)
 {
 	struct ltable *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return -ENOMEM;
-	t->init_size = lpow2(p->presize);
+	t->init_size = pow2_at_least(p->presize, 1);
 	t->tracking = p->on_reclaim != NULL;
 	t->on_reclaim = p->on_reclaim;
 	t->on_reclaim_arg = p->on_reclaim_arg;
@@ -381,7 +372,7 @@ static int lresize(void *table, uint64_t buckets)
 	 * online qsbr caller would hold those up for ever (seen here).
 	 */
 	PEER_OFFLINE();
-	cds_lfht_resize(t->ht, lpow2(buckets));
+	cds_lfht_resize(t->ht, pow2_at_least(buckets, 1));
 	PEER_ONLINE();
 	return 0;
 }
@@ -403,7 +394,7 @@ static void lbarrier(void *table)
 static void lmem(void *table, struct peer_mem *out)
 {
 	struct ltable *t = table;
-	uint64_t n = lcount(table), buckets = lpow2(n), retired = 0, reclaimed = 0;
+	uint64_t n = lcount(table), buckets = pow2_at_least(n, 1), retired = 0, reclaimed = 0;
 
 	if (buckets < t->init_size)
 		buckets = t->init_size;

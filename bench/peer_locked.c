@@ -44,15 +44,6 @@ struct chain {
 
 #define CHAIN_MIN_BUCKETS 8
 
-static uint64_t pow2_at_least(uint64_t n, uint64_t min)
-{
-	uint64_t p = min;
-
-	while (p < n && p < (UINT64_C(1) << 62))
-		p <<= 1;
-	return p;
-}
-
 static int chain_init(struct chain *c, uint64_t presize)
 {
 	/* Load at most 1 at the presize, like the growth rule keeps it. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* peer_rcumap.c: rcumap as a bench/mapbench peer (memb; peer_rcumap_qsbr.c builds qsbr). */
+/* peer_rcumap.c: rcumap as a bench/mapbench peer, built twice: memb, and qsbr with -DPEER_QSBR. */
 
 /*
  * Two peers per flavor: "rcumap-<flavor>" given bench_hash through

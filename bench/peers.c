@@ -69,19 +69,23 @@ static int oa_remove(void *table, uint64_t key)
 	return peer_oa_unsync.remove(table, key);
 }
 
+/* What both broken peers take from oa-unsync, through the wrappers above. */
+#define BROKEN_PEER_COMMON(peer_name)						\
+	.name = peer_name,							\
+	.flavor = "-",								\
+	.caps = PEER_UNSYNCHRONISED,						\
+	.create = broken_create,						\
+	.destroy = broken_destroy,						\
+	.thread_init = broken_thread_op,					\
+	.thread_fini = broken_thread_op,					\
+	.run = broken_run,							\
+	.get = broken_get,							\
+	.insert = broken_insert,						\
+	.count = broken_count
+
 static const struct bench_peer peer_broken = {
-	.name = "broken",
-	.flavor = "-",
-	.caps = PEER_UNSYNCHRONISED,
-	.create = broken_create,
-	.destroy = broken_destroy,
-	.thread_init = broken_thread_op,
-	.thread_fini = broken_thread_op,
-	.run = broken_run,
-	.get = broken_get,
-	.insert = broken_insert,
+	BROKEN_PEER_COMMON("broken"),
 	.remove = broken_remove,
-	.count = broken_count,
 };
 
 /*
@@ -113,18 +117,8 @@ BENCH_DEFINE_LOOKUP_RUN(broken_run_lookups, void, BROKEN_NO_OP, BROKEN_NO_OP, BR
 			broken_get_in, broken_get_batch)
 
 static const struct bench_peer peer_broken_batch = {
-	.name = "broken-batch",
-	.flavor = "-",
-	.caps = PEER_UNSYNCHRONISED,
-	.create = broken_create,
-	.destroy = broken_destroy,
-	.thread_init = broken_thread_op,
-	.thread_fini = broken_thread_op,
-	.run = broken_run,
-	.get = broken_get,
-	.insert = broken_insert,
+	BROKEN_PEER_COMMON("broken-batch"),
 	.remove = oa_remove,
-	.count = broken_count,
 	.run_lookups = broken_run_lookups,
 	.get_batch = broken_get_batch,
 };

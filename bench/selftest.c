@@ -670,11 +670,11 @@ static int st_reclaim(struct st *s)
 		ST_CHECK(s, (r = p->insert(t, key_of(i), i + 1)) == 1, "insert = %d", r);
 	ST_CHECK(s, p->get(t, key_of(5)) == 6, "get in a tracking table");
 	for (uint64_t i = 0; i < ST_RECLAIM; i++) {
-		stamp[i] = bench_now_ns();
+		stamp[i] = now_ns();
 		ST_CHECK(s, (r = p->remove_stamped(t, key_of(i), stamp[i])) == 1,
 			 "remove_stamped(present index %llu) = %d", (unsigned long long)i, r);
 	}
-	ST_CHECK(s, (r = p->remove_stamped(t, key_of(0), bench_now_ns())) == 0,
+	ST_CHECK(s, (r = p->remove_stamped(t, key_of(0), now_ns())) == 0,
 		 "remove_stamped(absent) = %d", r);
 	ST_CHECK(s, p->count(t) == 0, "count() = %llu after removing everything",
 		 (unsigned long long)p->count(t));
@@ -925,7 +925,7 @@ static void *st_main(void *arg)
 	struct st_main *m = arg;
 	struct st *s = &m->s;
 	const struct bench_peer *p = s->p;
-	uint64_t t0 = bench_now_ns();
+	uint64_t t0 = now_ns();
 	int failed = 0;
 
 	p->thread_init();
@@ -943,7 +943,7 @@ static void *st_main(void *arg)
 	if (p->caps & (PEER_CONCURRENT_WRITES | PEER_SINGLE_WRITER))
 		failed |= st_threads(s);
 	p->thread_fini();
-	m->ms = (double)(bench_now_ns() - t0) * 1e-6;
+	m->ms = (double)(now_ns() - t0) * 1e-6;
 	m->ret = failed ? -1 : 0;
 	return NULL;
 }

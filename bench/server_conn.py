@@ -87,6 +87,8 @@ class Conn:
                 return ln
             self.fill()
 
+    readline = line  # the name testlib/mcstats.py calls
+
     def resp(self, *args, accept=("+", "-", ":", "$", "nil")):
         """Send one RESP command; return its reply: bytes (+ and $), int (:),
         ('err', text) (-), None (nil, the null bulk $-1). A reply of a kind

@@ -26,8 +26,11 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "testlib"))
 import server_conn  # noqa: E402  (bench/server_conn.py, beside this file)
+from mcstats import mc_stats  # noqa: E402  (testlib/mcstats.py)
 
 PROG = "server_mem.py"
 VALUE = b"v" * 100
@@ -40,19 +43,6 @@ USAGE = ("usage: server_mem.py [--fresh] [--settle SECONDS] resp|mc PORT PID[,PI
          "  empty, loaded, deleted (90%), purged; with --fresh only the survivors are\n"
          "  stored and the one line is fresh_survivors")
 usage, die, log = server_conn.helpers(PROG, USAGE)
-
-
-def mc_stats(c):
-    c.send(b"stats\r\n")
-    st = {}
-    while True:
-        ln = c.line()
-        if ln == b"END":
-            return st
-        p = ln.split(b" ")
-        if len(p) != 3 or p[0] != b"STAT":
-            die("unexpected reply to stats: %r" % ln[:80])
-        st[p[1].decode()] = p[2].decode()
 
 
 def rss_kb(pids):
@@ -105,7 +95,7 @@ def count_keys(c, proto):
         if not isinstance(r, int):
             die("unexpected reply to DBSIZE: %r" % (r,))
         return r
-    st = mc_stats(c)
+    st = mc_stats(c, bad=lambda ln: die("unexpected reply to stats: %r" % ln[:80]))
     if "curr_items" not in st:
         die("no curr_items in the memcached stats")
     return int(st["curr_items"])

@@ -25,7 +25,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #include "util.h"
 
@@ -136,14 +135,6 @@ static inline uint64_t bench_lat_floor(unsigned b)
 	return ((uint64_t)(BENCH_LAT_SUB + b % BENCH_LAT_SUB)) << (msb - 4);
 }
 
-static inline uint64_t bench_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * What one thread does. Mixed runs (fill_count == 0) loop until *stop is
  * set: each operation draws an index (uniform over [0, range) or Zipf) and an
@@ -220,7 +211,7 @@ static void name(void *table, const struct bench_work *w, struct bench_counts *o
 	T *t = (T *)table;							\
 	uint64_t rng = w->seed;							\
 	struct bench_counts c;							\
-	uint64_t t0 = bench_now_ns();						\
+	uint64_t t0 = now_ns();							\
 										\
 	memset(&c, 0, sizeof(c));						\
 	if (w->fill_count > 0) {						\
@@ -245,9 +236,9 @@ static void name(void *table, const struct bench_work *w, struct bench_counts *o
 				c.ops[op]++;					\
 				if (op == BENCH_GET) {				\
 					if (w->lat) {				\
-						uint64_t s = bench_now_ns();	\
+						uint64_t s = now_ns();		\
 						v = GET(t, k);			\
-						w->lat->count[bench_lat_bucket(bench_now_ns() - s)]++; \
+						w->lat->count[bench_lat_bucket(now_ns() - s)]++; \
 					} else {				\
 						v = GET(t, k);			\
 					}					\
@@ -263,7 +254,7 @@ static void name(void *table, const struct bench_work *w, struct bench_counts *o
 			QUIESCE(t);						\
 		}								\
 	}									\
-	c.seconds = (double)(bench_now_ns() - t0) * 1e-9;			\
+	c.seconds = (double)(now_ns() - t0) * 1e-9;				\
 	*out = c;								\
 }
 
@@ -331,7 +322,7 @@ static void name(void *table, const struct bench_work *w, struct bench_counts *o
 										\
 	memset(&c, 0, sizeof(c));						\
 	bench_batch_init(&bb);							\
-	t0 = bench_now_ns();							\
+	t0 = now_ns();								\
 	while (!*w->stop) {							\
 		LOCK(t);							\
 		if (K == 0) {							\
@@ -360,7 +351,7 @@ static void name(void *table, const struct bench_work *w, struct bench_counts *o
 		UNLOCK(t);							\
 		QUIESCE(t);							\
 	}									\
-	c.seconds = (double)(bench_now_ns() - t0) * 1e-9;			\
+	c.seconds = (double)(now_ns() - t0) * 1e-9;				\
 	*out = c;								\
 }
 

@@ -45,7 +45,16 @@ static inline uint64_t rng_next(uint64_t *state)
 /* Uniform in [0, n) without division (multiply-shift). */
 static inline uint64_t rng_below(uint64_t *state, uint64_t n)
 {
+#ifdef __SIZEOF_INT128__
 	return (uint64_t)(((unsigned __int128)rng_next(state) * n) >> 64);
+#else
+	/* 32-bit targets (armhf): the high half of the same product, from 32-bit parts. */
+	uint64_t x = rng_next(state), t, u;
+
+	t = (x >> 32) * (uint32_t)n + ((uint32_t)x * (uint64_t)(uint32_t)n >> 32);
+	u = (uint32_t)x * (n >> 32) + (uint32_t)t;
+	return (x >> 32) * (n >> 32) + (t >> 32) + (u >> 32);
+#endif
 }
 
 static inline double now_seconds(void)
@@ -96,6 +105,16 @@ static inline double median(double *v, unsigned n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The smallest power of two >= n and >= min (a power of two), at most 2^62. */
+static inline uint64_t pow2_at_least(uint64_t n, uint64_t min)
+{
+	uint64_t p = min;
+
+	while (p < n && p < (UINT64_C(1) << 62))
+		p <<= 1;
+	return p;
 }
 
 #endif /* RCUMAP_TESTLIB_UTIL_H */

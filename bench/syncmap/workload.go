@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// workload.go: bench/workload.h and bench/util.h ported to Go, bit for bit: keys, generator, Zipf, operation draw.
+// workload.go: bench/workload.h and testlib/util.h ported to Go, bit for bit: keys, generator, Zipf, operation draw.
 
 package main
 
@@ -47,7 +47,7 @@ func rngBelow(state *uint64, n uint64) uint64 {
 	return hi
 }
 
-// threadSeed is mapbench's mb_thread_seed (bench/mapbench_run.h): a
+// threadSeed is mapbench's mb_thread_seed (bench/mapbench_run.c): a
 // function of the global seed and the thread's index only.
 func threadSeed(seed uint64, thread int) uint64 {
 	return mix64(mix64(seed) + uint64(thread))

@@ -32,8 +32,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "testlib"))
 import harness  # noqa: E402
 from common_b import Err, Mc, Resp, Results, enc, info, info_int  # noqa: E402
+from mcstats import mc_stats  # noqa: E402  (testlib/mcstats.py)
 
 BASE_ARGS = ["--expire-rate", "0"]
 BROKEN_BIN = os.environ.get("RCUMAPD_BROKEN_BATCH_BIN") or os.path.join(
@@ -198,18 +200,6 @@ def long_pipeline(srv, res, label):
           % (label, LONG_GETS), not diff, diff)
     check(res, "%s: and counted as %d hits, %d misses" % (label, hits, LONG_GETS - hits),
           d == {"keyspace_hits": hits, "keyspace_misses": LONG_GETS - hits}, repr(d))
-
-
-def mc_stats(m):
-    m.send(b"stats\r\n")
-    d = {}
-    while True:
-        line = m.readline()
-        if line == b"END":
-            return d
-        p = line.split(b" ")
-        if len(p) == 3 and p[0] == b"STAT":
-            d[p[1].decode()] = p[2].decode()
 
 
 def mc_multiget(srv, res, label):

@@ -1,13 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* mapbench_write.h: mapbench's write-path runs: update latency, bulk inserts, RSS after a shrink. */
-#ifndef RCUMAP_BENCH_MAPBENCH_WRITE_H
-#define RCUMAP_BENCH_MAPBENCH_WRITE_H
+/* mapbench_write.c: mapbench's write-path runs: update latency, bulk inserts, RSS after a shrink. */
 
 /*
- * Included once, by mapbench.c only (its functions are static), after
- * mapbench_special.h, whose fresh-process runner the shrinkrss run uses.
  * The methodology of each experiment is in the comment at the top of
- * mapbench.c. Every update here is timed with bench_now_ns(), which is
+ * mapbench.c. The shrinkrss run uses mapbench_special.c's fresh-process
+ * runner. Every update here is timed with now_ns(), which is
  * clock_gettime(CLOCK_MONOTONIC) (a vDSO call, no system call).
  */
 
@@ -18,17 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mapbench_opts.h"
-#include "mapbench_results.h"
-#include "mapbench_run.h"
-#include "mapbench_special.h"
-#include "peer.h"
-#include "workload.h"
+#include "mapbench.h"
 
-/* Inserts of one bulk measurement. */
-#define MB_BULK_INSERTS 50000
-/* qsbr, separate sections: a quiescent state after this many inserts. */
-#define MB_BULK_QS_EVERY 128
 /* The bulk loop reads the clock (for its deadline) once per this many inserts. */
 #define MB_BULK_CLOCK_EVERY 64
 /* shrinkrss: resize(0) attempts, with a barrier between them, on -EBUSY. */
@@ -59,16 +47,16 @@ static inline void mb_upd_add(struct mb_upd_run *r, uint64_t ns)
 static void mb_upd_steady(const struct mb_opts *o, const struct bench_peer *p, void *table,
 			  uint64_t n, struct mb_upd_run *r)
 {
-	uint64_t start = bench_now_ns(), end = start + o->latency_ms * 1000000u, t2 = start;
+	uint64_t start = now_ns(), end = start + o->latency_ms * 1000000u, t2 = start;
 
 	mb_tinit(p);
 	for (uint64_t j = 0; t2 < end; j++) {
-		uint64_t t0 = bench_now_ns(), t1;
+		uint64_t t0 = now_ns(), t1;
 
 		r->errors += p->remove(table, key_of(j)) != 1;
-		t1 = bench_now_ns();
+		t1 = now_ns();
 		r->errors += p->insert(table, key_of(j + n), j + n + 1) != 1;
-		t2 = bench_now_ns();
+		t2 = now_ns();
 		mb_upd_add(r, t1 - t0);
 		mb_upd_add(r, t2 - t1);
 	}
@@ -89,13 +77,13 @@ static int mb_upd_growing(const struct bench_peer *p, uint64_t n, struct mb_upd_
 		return -1;
 	}
 	mb_tinit(p);
-	start = t1 = bench_now_ns();
+	start = t1 = now_ns();
 	deadline = start + mb_fill_deadline_ns(n);
 	for (i = 0; i < n && t1 <= deadline; i++) {
-		uint64_t t0 = bench_now_ns();
+		uint64_t t0 = now_ns();
 
 		r->errors += p->insert(table, key_of(i), i + 1) != 1;
-		t1 = bench_now_ns();
+		t1 = now_ns();
 		mb_upd_add(r, t1 - t0);
 	}
 	r->seconds = (double)(t1 - start) * 1e-9;
@@ -110,8 +98,8 @@ static int mb_upd_growing(const struct bench_peer *p, uint64_t n, struct mb_upd_
 }
 
 /* Steady on a pre-sized table of n keys, then a growing fill of n keys. */
-static int mb_upd_peer(const struct mb_opts *o, const struct bench_peer *p, uint64_t n,
-		       struct mb_upd_row *row)
+int mb_upd_peer(const struct mb_opts *o, const struct bench_peer *p, uint64_t n,
+		struct mb_upd_row *row)
 {
 	struct peer_params params = { .presize = n };
 	struct mb_upd_run run[MB_UPD_PHASES];
@@ -142,7 +130,7 @@ static int mb_upd_peer(const struct mb_opts *o, const struct bench_peer *p, uint
 	return rc;
 }
 
-static void mb_add_upd(const struct mb_upd_row *u)
+void mb_add_upd(const struct mb_upd_row *u)
 {
 	static const char *const phase[MB_UPD_PHASES] = { "steady", "growing" };
 	FILE *csv = mb_res.csv[MB_CSV_UPDATE_LATENCY];
@@ -165,9 +153,7 @@ static void mb_add_upd(const struct mb_upd_row *u)
 	}
 	printf("%-22s %-6s %9s %-9s slowest growing update / steady p99.9 = %.1f\n", "", "", "",
 	       "ratio", mb_ratio_u(s[MB_UPD_GROWING].max, s[MB_UPD_STEADY].p999));
-	fflush(stdout);
-	if (csv != NULL)
-		fflush(csv);
+	mb_flush(csv);
 }
 
 /* ---- bulk: 50K inserts in one read section vs one section per insert ------- */
@@ -192,7 +178,7 @@ static double mb_bulk_once(const struct bench_peer *p, int one, uint64_t deadlin
 		return -1;
 	}
 	mb_tinit(p);
-	t0 = now = bench_now_ns();
+	t0 = now = now_ns();
 	end = t0 + deadline_ns;
 	if (one)
 		p->read_lock();
@@ -206,11 +192,11 @@ static double mb_bulk_once(const struct bench_peer *p, int one, uint64_t deadlin
 				mb_quiescent(qsbr);
 		}
 		if (i % MB_BULK_CLOCK_EVERY == MB_BULK_CLOCK_EVERY - 1)
-			now = bench_now_ns();
+			now = now_ns();
 	}
 	if (one)
 		p->read_unlock();
-	now = bench_now_ns();
+	now = now_ns();
 	mb_tfini(p);
 	mb_destroy(p, table);
 	*done = i;
@@ -241,8 +227,7 @@ static unsigned mb_bulk_rounds(const struct bench_peer *p, int one, unsigned R,
 }
 
 /* The rounds of separate sections, then those of one section; medians. */
-static int mb_bulk_peer(const struct mb_opts *o, const struct bench_peer *p,
-			struct mb_bulk_row *row)
+int mb_bulk_peer(const struct mb_opts *o, const struct bench_peer *p, struct mb_bulk_row *row)
 {
 	unsigned R = (unsigned)o->rounds, nsep, none = 0;
 	uint64_t deadline = o->bulk_deadline_ms * 1000000u, done = 0;
@@ -267,7 +252,7 @@ static int mb_bulk_peer(const struct mb_opts *o, const struct bench_peer *p,
 	return none > 0 ? 0 : -1;
 }
 
-static void mb_add_bulk(const struct mb_bulk_row *b)
+void mb_add_bulk(const struct mb_bulk_row *b)
 {
 	FILE *csv = mb_res.csv[MB_CSV_BULK];
 	double ratio = b->one_s / b->sep_s;
@@ -341,7 +326,7 @@ static int mb_shrink_table(const struct bench_peer *p, void *table, uint64_t n)
  * growth over the process before create, in bytes, then again after
  * malloc_trim(0), and the entries. Exit 0, or 1 after a message.
  */
-static int mb_shrink_child(const struct mb_opts *o)
+int mb_shrink_child(const struct mb_opts *o)
 {
 	const struct bench_peer *p = mb_peer_by_name(o->shrink_one);
 	struct peer_params params = { .presize = 0 };
@@ -407,7 +392,7 @@ static int mb_shrink_one(const struct bench_peer *p, uint64_t n, int fresh, doub
  * Both children. A failed one runs once more: a growing cds_lfht can stop
  * growing (peer_lfht.c), and then its build stops at the fill deadline.
  */
-static int mb_shrink_peer(const struct bench_peer *p, uint64_t n, struct mb_shrink_row *row)
+int mb_shrink_peer(const struct bench_peer *p, uint64_t n, struct mb_shrink_row *row)
 {
 	memset(row, 0, sizeof(*row));
 	row->peer = p;
@@ -421,7 +406,7 @@ static int mb_shrink_peer(const struct bench_peer *p, uint64_t n, struct mb_shri
 	return 0;
 }
 
-static void mb_add_shrink(const struct mb_shrink_row *r)
+void mb_add_shrink(const struct mb_shrink_row *r)
 {
 	static const char *const trim[2] = { "no", "malloc_trim" };
 	FILE *csv = mb_res.csv[MB_CSV_SHRINKRSS];
@@ -440,9 +425,6 @@ static void mb_add_shrink(const struct mb_shrink_row *r)
 				r->peer->name, r->peer->flavor, r->entries, r->entries / 10, i,
 				r->shrunk[i], r->fresh[i], ratio);
 	}
-	fflush(stdout);
-	if (csv != NULL)
-		fflush(csv);
+	mb_flush(csv);
 }
 
-#endif /* RCUMAP_BENCH_MAPBENCH_WRITE_H */

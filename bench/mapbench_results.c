@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* mapbench_results.h: mapbench's results: rows, ratios, stdout tables, CSV files, targets. */
-#ifndef RCUMAP_BENCH_MAPBENCH_RESULTS_H
-#define RCUMAP_BENCH_MAPBENCH_RESULTS_H
+/* mapbench_results.c: mapbench's results: rows, ratios, stdout tables, CSV files, targets. */
 
 /*
- * Included once, by mapbench.c only (its functions are static).
- *
  * The CSV schemas are an interface: bench/syncmap (Go) appends to
  * throughput.csv and bench/plot.sh and report.sh read every file, so column
  * names and order must not change. Empty fields mean "not applicable".
@@ -21,21 +17,13 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "mapbench_opts.h"
-#include "mapbench_run.h"
-#include "peer.h"
-#include "workload.h"
+#include "mapbench.h"
 
 /* Peers the ratios and targets refer to, by name (bench/peers.c). */
 #define MB_LFHT_PREFIX "lfht-"		/* the baseline of flavor F is "lfht-F" */
 #define MB_LFHT_DEFAULT "lfht-memb"	/* ... and of peers without an RCU flavor */
 #define MB_RWLOCK "rwlock"
 #define MB_RCUMAP_PREFIX "rcumap-"	/* the targets' subjects: "rcumap-F" */
-
-enum {
-	MB_CSV_THROUGHPUT, MB_CSV_MEMORY, MB_CSV_LATENCY, MB_CSV_RECLAIM,
-	MB_CSV_UPDATE_LATENCY, MB_CSV_BULK, MB_CSV_SHRINKRSS, MB_CSV_BATCH, MB_CSVS
-};
 
 static const char *const mb_csv_names[MB_CSVS] = {
 	"throughput.csv", "memory.csv", "latency.csv", "reclaim.csv",
@@ -57,110 +45,7 @@ static const char *const mb_csv_headers[MB_CSVS] = {
 	"max_mops,hit_pct,ratio_single,ratio_ceiling,ratio_batch_ceiling",
 };
 
-/* One throughput configuration; rows with equal cells are compared. */
-struct mb_cell {
-	int fill;		/* 0: mixed run, 1: fill */
-	uint64_t keys;
-	unsigned get_pct;	/* mixed only */
-	unsigned dist;		/* mixed only: enum bench_dist */
-	int growing;		/* fill only: from an empty, unsized table */
-	unsigned threads;
-};
-
-struct mb_row {
-	struct mb_cell cell;
-	const struct bench_peer *peer;
-	unsigned rounds;
-	double med, min, max;	/* Mops/s */
-	double ratio, frac;	/* < 0: not applicable */
-};
-
-struct mb_mem_row {
-	const struct bench_peer *peer;
-	uint64_t entries;
-	double rss, own, user, total;	/* bytes per entry; own < 0: peer has no account */
-};
-
-/* Percentiles of a latency histogram: bucket lower bounds (at most 1/16 low). */
-struct mb_lat_stats {
-	uint64_t p50, p99, p999, max, count;
-};
-
-enum { MB_STEADY, MB_RESIZING, MB_PHASES };
-
-struct mb_lat_row {
-	const struct bench_peer *peer;
-	uint64_t keys;
-	struct mb_lat_stats phase[MB_PHASES];
-	uint64_t resizes;	/* completed during the resizing phase */
-};
-
-/* Update latency (mapbench_write.h): a steady load, then a growing fill. */
-enum { MB_UPD_STEADY, MB_UPD_GROWING, MB_UPD_PHASES };
-
-struct mb_upd_row {
-	const struct bench_peer *peer;
-	uint64_t keys;
-	struct mb_lat_stats phase[MB_UPD_PHASES];	/* max: exact, not a bucket's bound */
-	double seconds[MB_UPD_PHASES];
-	int stopped;		/* the growing fill hit its deadline */
-};
-
-/* Bulk inserts (mapbench_write.h): one read section vs one per insert. */
-struct mb_bulk_row {
-	const struct bench_peer *peer;
-	uint64_t inserts;
-	double one_s, sep_s;	/* wall seconds, medians over rounds */
-	uint64_t one_done;	/* inserts in one section before the deadline */
-	int capped;		/* one_s is the deadline's: a lower bound */
-};
-
-/*
- * The batch experiment (mapbench_batch.h): one peer, key count, thread
- * count and mode. Ratios < 0: not applicable. ratio_single is over the
- * same peer's single lookups of the same cell, ratio_ceiling over the
- * unsynchronised table's single lookups, ratio_batch_ceiling over its
- * batched calls of the same size.
- */
-struct mb_batch_row {
-	const struct bench_peer *peer;
-	uint64_t keys;
-	unsigned threads;
-	unsigned batch_keys;	/* 0: one lookup at a time */
-	unsigned rounds;
-	double med, min, max;	/* Mops/s, lookups */
-	double hit;		/* fraction of the lookups that found their key, all rounds */
-	double ratio_single, ratio_ceiling, ratio_batch_ceiling;
-};
-
-/* RSS after a 90% delete and a shrink vs a fresh map (mapbench_write.h). */
-struct mb_shrink_row {
-	const struct bench_peer *peer;
-	uint64_t entries;	/* before the deletes; a tenth survive */
-	double shrunk[2], fresh[2];	/* resident growth, bytes: [1] after malloc_trim(0) */
-};
-
-static struct {
-	struct mb_row *rows;
-	size_t nrows, cap;
-	struct mb_mem_row mem[MB_LIST_MAX * MB_PEERS_MAX];
-	unsigned nmem;
-	struct mb_lat_row lat[MB_PEERS_MAX];
-	unsigned nlat;
-	struct mb_upd_row upd[MB_PEERS_MAX];
-	unsigned nupd;
-	struct mb_bulk_row bulk[MB_PEERS_MAX];
-	unsigned nbulk;
-	struct mb_shrink_row shrink[MB_PEERS_MAX];
-	unsigned nshrink;
-	struct mb_batch_row *batch;
-	size_t nbatch, capbatch;
-	const struct bench_peer *rec_peer[MB_PEERS_MAX];  /* reclaim lag p50, for the targets */
-	double rec_p50[MB_PEERS_MAX];
-	unsigned nrec;
-	FILE *csv[MB_CSVS];
-	char path[4096];
-} mb_res;
+struct mb_results mb_res;
 
 /* ---- files ------------------------------------------------------------------ */
 
@@ -198,7 +83,7 @@ static FILE *mb_open_out(const char *dir, const char *name)
 }
 
 /* Opens the CSV files of the chosen experiments, each with its header line. */
-static void mb_results_open(const struct mb_opts *o)
+void mb_results_open(const struct mb_opts *o)
 {
 	static const unsigned csv_of[MB_CSVS] = {
 		(1u << MB_THROUGHPUT) | (1u << MB_FILL), 1u << MB_MEMORY,
@@ -218,7 +103,7 @@ static void mb_results_open(const struct mb_opts *o)
 	}
 }
 
-static void mb_results_close(void)
+void mb_results_close(void)
 {
 	for (int i = 0; i < MB_CSVS; i++) {
 		if (mb_res.csv[i] != NULL && fclose(mb_res.csv[i]) != 0)
@@ -257,7 +142,7 @@ static void mb_first_line(const char *cmd, char *out, size_t size, const char *p
 }
 
 /* machine.txt: where and when, and the command line. */
-static void mb_write_machine(const struct mb_opts *o, const char *prog)
+void mb_write_machine(const struct mb_opts *o, const char *prog)
 {
 	FILE *f = mb_open_out(o->outdir, "machine.txt");
 	char buf[512];
@@ -280,7 +165,7 @@ static void mb_write_machine(const struct mb_opts *o, const char *prog)
 }
 
 /* arr with room for one more element (n used of *cap, elem bytes each). */
-static void *mb_grow(void *arr, size_t n, size_t *cap, size_t elem, size_t first)
+void *mb_grow(void *arr, size_t n, size_t *cap, size_t elem, size_t first)
 {
 	if (n == *cap) {
 		size_t c = *cap ? 2 * *cap : first;
@@ -303,8 +188,8 @@ static int mb_cell_eq(const struct mb_cell *a, const struct mb_cell *b)
 }
 
 /* rates (ops/s) of nrounds rounds; sorts them. */
-static void mb_add_row(const struct mb_cell *c, const struct bench_peer *p,
-		       double *rates, unsigned nrounds)
+void mb_add_row(const struct mb_cell *c, const struct bench_peer *p, double *rates,
+		unsigned nrounds)
 {
 	struct mb_row *r;
 
@@ -345,8 +230,16 @@ static void mb_baseline_name(const struct bench_peer *p, char *out, size_t size)
 		snprintf(out, size, "%s", MB_LFHT_DEFAULT);
 }
 
+/* A block or row is complete: stdout and csv (unless NULL) go out now. */
+void mb_flush(FILE *csv)
+{
+	fflush(stdout);
+	if (csv != NULL)
+		fflush(csv);
+}
+
 /* ",v", or "," when v < 0 (not applicable). */
-static void mb_csv_num(FILE *f, double v)
+void mb_csv_num(FILE *f, double v)
 {
 	if (v >= 0)
 		fprintf(f, ",%.3f", v);
@@ -376,7 +269,7 @@ static void mb_print_header(const struct mb_cell *c, const struct mb_opts *o)
 }
 
 /* Computes ratios of rows[from..] and prints and writes them. */
-static void mb_emit_rows(size_t from, const struct mb_opts *o)
+void mb_emit_rows(size_t from, const struct mb_opts *o)
 {
 	FILE *csv = mb_res.csv[MB_CSV_THROUGHPUT];
 
@@ -426,14 +319,12 @@ static void mb_emit_rows(size_t from, const struct mb_opts *o)
 		mb_csv_num(csv, r->frac);
 		fputc('\n', csv);
 	}
-	fflush(stdout);
-	if (csv != NULL)
-		fflush(csv);
+	mb_flush(csv);
 }
 
 /* ---- memory, latency and reclaim rows ---------------------------------------- */
 
-static void mb_add_mem(const struct mb_mem_row *m)
+void mb_add_mem(const struct mb_mem_row *m)
 {
 	FILE *csv = mb_res.csv[MB_CSV_MEMORY];
 	char own[16] = "-";
@@ -454,7 +345,7 @@ static void mb_add_mem(const struct mb_mem_row *m)
 	fflush(csv);
 }
 
-static void mb_lat_stats_of(const struct bench_lat *h, struct mb_lat_stats *s)
+void mb_lat_stats_of(const struct bench_lat *h, struct mb_lat_stats *s)
 {
 	static const double q[3] = { 0.50, 0.99, 0.999 };
 	uint64_t *out[3] = { &s->p50, &s->p99, &s->p999 };
@@ -480,12 +371,12 @@ static void mb_lat_stats_of(const struct bench_lat *h, struct mb_lat_stats *s)
 	}
 }
 
-static double mb_ratio_u(uint64_t a, uint64_t b)
+double mb_ratio_u(uint64_t a, uint64_t b)
 {
 	return b ? (double)a / (double)b : 0.0;
 }
 
-static void mb_add_lat(const struct mb_lat_row *l)
+void mb_add_lat(const struct mb_lat_row *l)
 {
 	static const char *const phase[MB_PHASES] = { "steady", "resizing" };
 	FILE *csv = mb_res.csv[MB_CSV_LATENCY];
@@ -507,22 +398,10 @@ static void mb_add_lat(const struct mb_lat_row *l)
 	printf("%-22s %-6s %9s %-9s %7.2fx %7.2fx %7.2fx %8.2fx\n", "", "", "", "ratio",
 	       mb_ratio_u(z->p50, s->p50), mb_ratio_u(z->p99, s->p99),
 	       mb_ratio_u(z->p999, s->p999), mb_ratio_u(z->max, s->max));
-	fflush(stdout);
-	if (csv != NULL)
-		fflush(csv);
+	mb_flush(csv);
 }
 
-struct mb_rec_row {
-	const struct bench_peer *peer;
-	uint64_t keys;
-	double lag_p50_ms, lag_p99_ms, lag_max_ms;
-	uint64_t flood_entries;
-	double flood_delete_ms, drain_ms;
-	int64_t peak_pending;	/* < 0: the peer keeps no account */
-	int drain_by_barrier;	/* drain_ms is until barrier() returned */
-};
-
-static void mb_add_rec(const struct mb_rec_row *r)
+void mb_add_rec(const struct mb_rec_row *r)
 {
 	FILE *csv = mb_res.csv[MB_CSV_RECLAIM];
 	char peak[24] = "-";
@@ -744,7 +623,7 @@ static void mb_batch_targets(struct mb_targets *t, const char *rc)
 }
 
 /* The targets that this run covered; writes targets.csv. */
-static void mb_targets_report(const struct mb_opts *o)
+void mb_targets_report(const struct mb_opts *o)
 {
 	static const char *const flavors[] = { "memb", "qsbr" };
 	struct mb_targets t = { .csv = mb_open_out(o->outdir, "targets.csv") };
@@ -793,4 +672,3 @@ static void mb_targets_report(const struct mb_opts *o)
 	fflush(stdout);
 }
 
-#endif /* RCUMAP_BENCH_MAPBENCH_RESULTS_H */

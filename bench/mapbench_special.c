@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* mapbench_special.h: mapbench's memory, latency-during-resize and reclamation runs. */
-#ifndef RCUMAP_BENCH_MAPBENCH_SPECIAL_H
-#define RCUMAP_BENCH_MAPBENCH_SPECIAL_H
+/* mapbench_special.c: mapbench's memory, latency-during-resize and reclamation runs. */
 
-/*
- * Included once, by mapbench.c only (its functions are static). The
- * methodology of each experiment is in the comment at the top of
- * mapbench.c.
- */
+/* The methodology of each experiment is in the comment at the top of mapbench.c. */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1	/* environ (posix_spawn) */
+#endif
 
 #include <errno.h>
 #include <inttypes.h>
@@ -19,11 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mapbench_opts.h"
-#include "mapbench_results.h"
-#include "mapbench_run.h"
-#include "peer.h"
-#include "workload.h"
+#include "mapbench.h"
 
 /* How long the flood's monitor waits for pending reclamation to drain. */
 #define MB_DRAIN_WAIT_NS UINT64_C(10000000000)
@@ -33,7 +27,7 @@
 /* ---- memory: one peer, one size, in a fresh process ------------------------ */
 
 /* Resident pages of this process (/proc/self/statm, second field). */
-static uint64_t mb_resident_bytes(void)
+uint64_t mb_resident_bytes(void)
 {
 	FILE *f = fopen("/proc/self/statm", "r");
 	unsigned long long size = 0, resident = 0;
@@ -52,7 +46,7 @@ static uint64_t mb_resident_bytes(void)
  * one line "rss_bytes_per_entry own_bytes_per_entry user_bytes_per_entry"
  * (own -1: the peer keeps no account). Exit 0, or 1 after a message.
  */
-static int mb_memory_child(const struct mb_opts *o)
+int mb_memory_child(const struct mb_opts *o)
 {
 	const struct bench_peer *p = mb_peer_by_name(o->memory_one);
 	struct peer_params params = { .presize = o->memory_one_keys };
@@ -110,7 +104,7 @@ static int mb_memory_child(const struct mb_opts *o)
  * the one line it prints to its stdout: 0, or -1 if it printed none or
  * did not exit 0. Shared by the memory and shrinkrss experiments.
  */
-static int mb_child_line(char **argv, char *line, size_t size)
+int mb_child_line(char **argv, char *line, size_t size)
 {
 	char exe[4096];
 	posix_spawn_file_actions_t fa;
@@ -154,7 +148,7 @@ static int mb_child_line(char **argv, char *line, size_t size)
 }
 
 /* Runs the child for one peer and size; 0 and *row filled, or -1 after a message. */
-static int mb_memory_one(const struct bench_peer *p, uint64_t n, struct mb_mem_row *row)
+int mb_memory_one(const struct bench_peer *p, uint64_t n, struct mb_mem_row *row)
 {
 	char nbuf[24], line[256];
 	char *argv[] = { NULL, (char *)"--memory-one", (char *)p->name, nbuf, NULL };
@@ -230,11 +224,7 @@ static void mb_latency_phase(const struct mb_opts *o, const struct bench_peer *p
 	struct mb_resizer rz;
 	struct mb_outcome out;
 
-	memset(&w, 0, sizeof(w));
-	w.range = 2 * n;
-	w.get_pct = 100;
-	w.batch = (unsigned)o->batch;
-	w.dist = BENCH_UNIFORM;
+	mb_lookup_work(o, n, &w);
 	w.lat = h;
 	memset(&rz, 0, sizeof(rz));
 	mb_team_start(&team, p, table, &w, 1, resizing ? 1 : 0, o->seed);
@@ -287,8 +277,8 @@ static void mb_settle(const struct bench_peer *p, void *table, uint64_t n)
  * shrink to n/4, and then resized to n before the steady phase. (Not built
  * from empty: cds_lfht's lazy growth can stall, see mb_fill_deadline_ns.)
  */
-static int mb_latency_peer(const struct mb_opts *o, const struct bench_peer *p, uint64_t n,
-			   struct mb_lat_row *row)
+int mb_latency_peer(const struct mb_opts *o, const struct bench_peer *p, uint64_t n,
+		    struct mb_lat_row *row)
 {
 	struct peer_params params = { .presize = n / 4 };
 	uint64_t unused;
@@ -326,7 +316,7 @@ static void mb_on_reclaim(uint64_t value, uint64_t removed_ns, void *arg)
 		mb_add_relaxed_u64(&c->unstamped, 1);
 		return;
 	}
-	now = bench_now_ns();
+	now = now_ns();
 	/* Relaxed: callbacks may run on several threads; main reads the
 	 * histogram after barrier(), which orders every earlier callback. */
 	mb_add_relaxed_u64(&c->lag.count[bench_lat_bucket(now > removed_ns ? now - removed_ns : 0)], 1);
@@ -359,7 +349,7 @@ static void *mb_writer_main(void *arg)
 		for (unsigned b = 0; b < w->batch; b++) {
 			uint64_t i = w->id + rng_below(&rng, share) * w->nwriters, k = key_of(i);
 
-			w->errors += p->remove_stamped(w->table, k, bench_now_ns()) != 1;
+			w->errors += p->remove_stamped(w->table, k, now_ns()) != 1;
 			w->errors += p->insert(w->table, k, i + 1) != 1;
 		}
 		w->pairs += w->batch;
@@ -403,7 +393,7 @@ static void *mb_monitor_main(void *arg)
 		/* Acquire: pairs with the release in mb_flood(); after it, every
 		 * delete of the flood has returned. */
 		done = mb_load_acquire_u64(&m->done_ns);
-		now = bench_now_ns();
+		now = now_ns();
 		/* Relaxed: mb_on_reclaim's counter, only compared with the target. */
 		if (done != 0 && pm.pending_bytes == 0 &&
 		    mb_load_relaxed_u64(&m->ctx->reclaimed) >= m->target) {
@@ -433,13 +423,13 @@ static void mb_flood(const struct mb_opts *o, const struct bench_peer *p, void *
 	m.target = mb_load_relaxed_u64(&ctx->reclaimed) + n;
 	mb_create_thread(&m.tid, mb_monitor_main, &m);
 	mb_tinit(p);
-	t0 = bench_now_ns();
+	t0 = now_ns();
 	for (uint64_t i = 0; i < n; i++) {
-		errors += p->remove_stamped(table, key_of(i), bench_now_ns()) != 1;
+		errors += p->remove_stamped(table, key_of(i), now_ns()) != 1;
 		if (i % o->batch == o->batch - 1)
 			mb_quiescent(qsbr);
 	}
-	t_last = bench_now_ns();
+	t_last = now_ns();
 	mb_tfini(p);
 	/* Release: pairs with the monitor's acquire; the deletes come first. */
 	mb_store_release_u64(&m.done_ns, t_last);
@@ -449,14 +439,14 @@ static void mb_flood(const struct mb_opts *o, const struct bench_peer *p, void *
 	row->flood_delete_ms = (double)(t_last - t0) * 1e-6;
 	row->peak_pending = p->mem != NULL ? (int64_t)m.peak : -1;
 	row->drain_by_barrier = m.drained_ns == 0;
-	row->drain_ms = (double)((m.drained_ns ? m.drained_ns : bench_now_ns()) - t_last) * 1e-6;
+	row->drain_ms = (double)((m.drained_ns ? m.drained_ns : now_ns()) - t_last) * 1e-6;
 	if (errors != 0)
 		mb_problem("%s: flood: %" PRIu64 " deletes did not remove their key", p->name, errors);
 }
 
 /* Lag under writes, then the flood, on one table of n keys. */
-static int mb_reclaim_peer(const struct mb_opts *o, const struct bench_peer *p, uint64_t n,
-			   struct mb_rec_row *row)
+int mb_reclaim_peer(const struct mb_opts *o, const struct bench_peer *p, uint64_t n,
+		    struct mb_rec_row *row)
 {
 	struct mb_reclaim_ctx *ctx = mb_alloc(sizeof(*ctx));
 	struct peer_params params = { .presize = n, .on_reclaim = mb_on_reclaim,
@@ -481,11 +471,7 @@ static int mb_reclaim_peer(const struct mb_opts *o, const struct bench_peer *p, 
 		free(snap);
 		return -1;
 	}
-	memset(&w, 0, sizeof(w));
-	w.range = 2 * n;
-	w.get_pct = 100;
-	w.batch = (unsigned)o->batch;
-	w.dist = BENCH_UNIFORM;
+	mb_lookup_work(o, n, &w);
 	mb_team_start(&team, p, table, &w, nr, nw, o->seed);
 	for (unsigned i = 0; i < nw; i++) {
 		wr[i].peer = p;
@@ -533,4 +519,3 @@ static int mb_reclaim_peer(const struct mb_opts *o, const struct bench_peer *p, 
 	return 0;
 }
 
-#endif /* RCUMAP_BENCH_MAPBENCH_SPECIAL_H */

@@ -1,13 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* mapbench_batch.h: mapbench's batch experiment: the same lookups one at a time and in batched calls. */
-#ifndef RCUMAP_BENCH_MAPBENCH_BATCH_H
-#define RCUMAP_BENCH_MAPBENCH_BATCH_H
+/* mapbench_batch.c: mapbench's batch experiment: the same lookups one at a time and in batched calls. */
 
 /*
- * Included once, by mapbench.c only (its functions are static). The method
- * is in the comment at the top of mapbench.c. Only peers with a batched
- * lookup take part (peer.h: run_lookups and get_batch); the unsynchronised
- * one among them is the ceiling.
+ * The method is in the comment at the top of mapbench.c. Only peers with a
+ * batched lookup take part (peer.h: run_lookups and get_batch); the
+ * unsynchronised one among them is the ceiling.
  */
 
 #include <inttypes.h>
@@ -15,11 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mapbench_opts.h"
-#include "mapbench_results.h"
-#include "mapbench_run.h"
-#include "peer.h"
-#include "workload.h"
+#include "mapbench.h"
 
 /* What one (thread count, peer, mode) did over the rounds. */
 struct mb_batch_tally {
@@ -32,13 +25,13 @@ struct mb_batch_tally {
 /* ... checked once a mode did this many lookups (the spread is then under 0.016). */
 #define MB_BATCH_HIT_OPS 1000
 
-static int mb_batch_peer(const struct bench_peer *p)
+int mb_batch_peer(const struct bench_peer *p)
 {
 	return p->run_lookups != NULL && p->get_batch != NULL;
 }
 
 /* Modes: 0 one lookup at a time, m > 0 batched calls of --batch-keys' m-th value. */
-static unsigned mb_batch_modes(const struct mb_opts *o)
+unsigned mb_batch_modes(const struct mb_opts *o)
 {
 	return 1 + o->batch_keys.n;
 }
@@ -148,15 +141,13 @@ static void mb_emit_batch(size_t from, const struct mb_opts *o, uint64_t n)
 		printf("%-22s %-6s %9" PRIu64 " %3u %6s %28s %8s %8s %9s %5.1f\n", r->peer->name,
 		       r->peer->flavor, r->keys, r->threads, mode, range, xs, oc, ock, 100 * r->hit);
 	}
-	fflush(stdout);
-	if (csv != NULL)
-		fflush(csv);
+	mb_flush(csv);
 }
 
 /* ---- batch: one key count ------------------------------------------------------ */
 
 /* Every batch peer's table built once, every (threads, peer, mode) measured once per round. */
-static void mb_run_batch(const struct mb_opts *o, uint64_t n, double t_start)
+void mb_run_batch(const struct mb_opts *o, uint64_t n, double t_start)
 {
 	unsigned np = o->npeers, nm = mb_batch_modes(o), nt = o->threads.n, R = (unsigned)o->rounds;
 	void *tables[MB_PEERS_MAX] = { 0 };
@@ -198,11 +189,7 @@ static void mb_run_batch(const struct mb_opts *o, uint64_t n, double t_start)
 				struct mb_outcome out;
 
 				mb_lookup_view(o->peers[pi], &view);
-				memset(&w, 0, sizeof(w));
-				w.range = 2 * n;
-				w.get_pct = 100;
-				w.batch = (unsigned)o->batch;
-				w.dist = BENCH_UNIFORM;
+				mb_lookup_work(o, n, &w);
 				w.batch_keys = mb_batch_mode_keys(o, m);
 				mb_measure(&view, tables[pi], &w, threads, o->run_ms, seed, &out);
 				rates[cell * R + r] = out.rate;
@@ -269,4 +256,3 @@ static void mb_run_batch(const struct mb_opts *o, uint64_t n, double t_start)
 	free(part);
 }
 
-#endif /* RCUMAP_BENCH_MAPBENCH_BATCH_H */

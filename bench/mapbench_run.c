@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* mapbench_run.h: mapbench's threads: teams running a peer's loop, builds and checks. */
-#ifndef RCUMAP_BENCH_MAPBENCH_RUN_H
-#define RCUMAP_BENCH_MAPBENCH_RUN_H
+/* mapbench_run.c: mapbench's threads: teams running a peer's loop, builds and checks. */
 
 /*
- * Included once, by mapbench.c only (its functions are static).
- *
  * A team is T threads running peer->run on one table. Each registers with
  * the peer (thread_init) before the common start barrier and unregisters
  * (thread_fini) after its loop, so a thread belongs to one flavor only for
@@ -18,6 +14,10 @@
  * calls liburcu-qsbr directly for peers whose flavor is "qsbr": the peer's
  * thread_init registered the thread in that same library.
  */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1	/* pthread_clockjoin_np */
+#endif
 
 #include <errno.h>
 #include <inttypes.h>
@@ -32,50 +32,16 @@
 
 #include <urcu/urcu-qsbr.h>	/* urcu_qsbr_quiescent_state() only (a call, not inlined) */
 
-#include "mapbench_opts.h"
-#include "peer.h"
-#include "workload.h"
+#include "mapbench.h"
 
 /* Sampled lookups checked after a build. */
 #define MB_CHECK_SAMPLES 4096
 /* Build threads for peers that take concurrent writes (the machine has 2 cores). */
 #define MB_BUILD_THREADS_MAX 4
 
-/* ---- the driver's atomics: every shared flag and counter goes through these ---- */
-
-static inline void mb_store_relaxed_int(volatile int *p, int v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
-}
-
-static inline int mb_load_relaxed_int(const volatile int *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline void mb_store_release_u64(uint64_t *p, uint64_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELEASE);
-}
-
-static inline uint64_t mb_load_acquire_u64(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-
-static inline uint64_t mb_load_relaxed_u64(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline void mb_add_relaxed_u64(uint64_t *p, uint64_t v)
-{
-	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
-}
-
 /* ---- errors and small helpers ------------------------------------------- */
 
-static __attribute__((noreturn, format(printf, 1, 2))) void mb_fatal(const char *fmt, ...)
+void mb_fatal(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -96,7 +62,7 @@ static struct {
 	unsigned n, dropped;
 } mb_problems;
 
-static __attribute__((format(printf, 1, 2))) void mb_problem(const char *fmt, ...)
+void mb_problem(const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -112,7 +78,7 @@ static __attribute__((format(printf, 1, 2))) void mb_problem(const char *fmt, ..
 }
 
 /* The end-of-run list on stdout; frees it. */
-static void mb_problems_report(void)
+void mb_problems_report(void)
 {
 	if (mb_problems.n + mb_problems.dropped == 0)
 		return;
@@ -126,7 +92,7 @@ static void mb_problems_report(void)
 	mb_problems.n = mb_problems.dropped = 0;
 }
 
-static void *mb_alloc(size_t size)
+void *mb_alloc(size_t size)
 {
 	void *p = calloc(1, size);
 
@@ -135,7 +101,7 @@ static void *mb_alloc(size_t size)
 	return p;
 }
 
-static void mb_sleep_ns(uint64_t ns)
+void mb_sleep_ns(uint64_t ns)
 {
 	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
 			       .tv_nsec = (long)(ns % 1000000000u) };
@@ -144,27 +110,27 @@ static void mb_sleep_ns(uint64_t ns)
 		;
 }
 
-static unsigned mb_ncpus(void)
+unsigned mb_ncpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 	return n < 1 ? 1 : (unsigned)n;
 }
 
-static int mb_is_qsbr(const struct bench_peer *p)
+int mb_is_qsbr(const struct bench_peer *p)
 {
 	return strcmp(p->flavor, "qsbr") == 0;
 }
 
-/* See the header comment: qsbr threads in the driver's own loops. */
-static inline void mb_quiescent(int qsbr)
+/* See the comment at the top: qsbr threads in the driver's own loops. */
+void mb_quiescent(int qsbr)
 {
 	if (qsbr)
 		urcu_qsbr_quiescent_state();
 }
 
 /* Per-thread seed: a function of the global seed and the thread's index only. */
-static uint64_t mb_thread_seed(uint64_t seed, unsigned thread)
+uint64_t mb_thread_seed(uint64_t seed, unsigned thread)
 {
 	return mix64(mix64(seed) + thread);
 }
@@ -176,34 +142,34 @@ static uint64_t mb_thread_seed(uint64_t seed, unsigned thread)
  * table (they would find their keys already inserted or deleted).
  * bench/syncmap/workload.go's cellSeed is the same function.
  */
-static uint64_t mb_cell_seed(uint64_t seed, unsigned round, unsigned get_pct, unsigned dist,
-			     unsigned threads)
+uint64_t mb_cell_seed(uint64_t seed, unsigned round, unsigned get_pct, unsigned dist,
+		      unsigned threads)
 {
 	return seed + (uint64_t)round * 1000003u + (uint64_t)get_pct * 1009u +
 	       (uint64_t)dist * 101u + threads;
 }
 
 /* How many of n indices a stride split gives thread t of T (all n covered). */
-static uint64_t mb_share(uint64_t n, unsigned t, unsigned T)
+uint64_t mb_share(uint64_t n, unsigned t, unsigned T)
 {
 	return n / T + (t < n % T ? 1 : 0);
 }
 
 /* Registration; NULL-safe, as a peer without RCU may leave them out. */
-static void mb_tinit(const struct bench_peer *p)
+void mb_tinit(const struct bench_peer *p)
 {
 	if (p->thread_init)
 		p->thread_init();
 }
 
-static void mb_tfini(const struct bench_peer *p)
+void mb_tfini(const struct bench_peer *p)
 {
 	if (p->thread_fini)
 		p->thread_fini();
 }
 
 /* Calls that the main thread makes on a table, each registered around. */
-static void mb_barrier(const struct bench_peer *p, void *table)
+void mb_barrier(const struct bench_peer *p, void *table)
 {
 	if (p->barrier == NULL)
 		return;
@@ -220,7 +186,7 @@ static void mb_barrier(const struct bench_peer *p, void *table)
  * request of 1 KiB or more: that stopped growing fills at their deadline
  * after the 10M-key runs (docs/benchmarks.md).
  */
-static void mb_destroy(const struct bench_peer *p, void *table)
+void mb_destroy(const struct bench_peer *p, void *table)
 {
 	mb_tinit(p);
 	p->destroy(table);
@@ -228,7 +194,7 @@ static void mb_destroy(const struct bench_peer *p, void *table)
 	malloc_trim(0);
 }
 
-static uint64_t mb_count(const struct bench_peer *p, void *table)
+uint64_t mb_count(const struct bench_peer *p, void *table)
 {
 	uint64_t n;
 
@@ -239,9 +205,12 @@ static uint64_t mb_count(const struct bench_peer *p, void *table)
 }
 
 /* Peers that failed a build or check: skipped from then on (index in o->peers). */
-static const char *mb_broken[MB_PEERS_MAX];
+const char *mb_broken[MB_PEERS_MAX];
 
-static double mb_elapsed(double t0)
+/* Every run's sum of values found, printed at the end, so no lookup is dead code. */
+uint64_t mb_sink;
+
+double mb_elapsed(double t0)
 {
 	return now_seconds() - t0;
 }
@@ -267,26 +236,6 @@ struct mb_worker {
 	int joined;			/* already joined (mb_measure's deadline wait) */
 } __attribute__((aligned(64)));	/* no false sharing between workers' counts */
 
-struct mb_team {
-	unsigned n;
-	struct mb_worker *w;
-	pthread_barrier_t start;	/* workers + extra threads + main */
-	volatile int stop;		/* set by main, polled once per batch */
-};
-
-/* Every run's sum of values found, printed at the end, so no lookup is dead code. */
-static uint64_t mb_sink;
-
-/* What a team did, summed over its threads. */
-struct mb_outcome {
-	uint64_t ops[3], done[3], acc;
-	uint64_t wrong;		/* lookup runs: wrong values or counts (bench_counts.wrong) */
-	double rate;		/* mixed: sum of per-thread ops/s; fill: inserts / slowest thread's s */
-	double max_seconds;
-	double cpu_seconds;	/* summed over the workers: tells a stopped fill that was
-				 * computing from one that was waiting or not scheduled */
-};
-
 /* The calling thread's CPU time so far (0 if the clock is missing). */
 static double mb_thread_cpu_seconds(void)
 {
@@ -310,7 +259,7 @@ static void *mb_worker_main(void *arg)
 	return NULL;
 }
 
-static void mb_create_thread(pthread_t *tid, void *(*fn)(void *), void *arg)
+void mb_create_thread(pthread_t *tid, void *(*fn)(void *), void *arg)
 {
 	int rc = pthread_create(tid, NULL, fn, arg);
 
@@ -324,8 +273,8 @@ static void mb_create_thread(pthread_t *tid, void *(*fn)(void *), void *arg)
  * when the caller calls mb_team_go. Fill runs: tmpl->fill_count != 0, each
  * worker gets its stride of fill_count indices.
  */
-static void mb_team_start(struct mb_team *team, const struct bench_peer *p, void *table,
-			  const struct bench_work *tmpl, unsigned n, unsigned extra, uint64_t seed)
+void mb_team_start(struct mb_team *team, const struct bench_peer *p, void *table,
+		   const struct bench_work *tmpl, unsigned n, unsigned extra, uint64_t seed)
 {
 	team->n = n;
 	team->w = aligned_alloc(64, n * sizeof(*team->w));
@@ -354,13 +303,13 @@ static void mb_team_start(struct mb_team *team, const struct bench_peer *p, void
 	}
 }
 
-static void mb_team_go(struct mb_team *team)
+void mb_team_go(struct mb_team *team)
 {
 	/* Releases every registered thread of the team at once (pairs with their waits). */
 	pthread_barrier_wait(&team->start);
 }
 
-static void mb_team_stop(struct mb_team *team)
+void mb_team_stop(struct mb_team *team)
 {
 	/* Workers poll it once per batch through a volatile load. Relaxed:
 	 * nothing is published through the flag; pthread_join orders their
@@ -369,7 +318,7 @@ static void mb_team_stop(struct mb_team *team)
 }
 
 /* Joins the workers and sums what they did; frees the team. */
-static void mb_team_join(struct mb_team *team, int fill, struct mb_outcome *out)
+void mb_team_join(struct mb_team *team, int fill, struct mb_outcome *out)
 {
 	uint64_t total = 0;
 
@@ -402,6 +351,15 @@ static void mb_team_join(struct mb_team *team, int fill, struct mb_outcome *out)
 	team->w = NULL;
 }
 
+void mb_lookup_work(const struct mb_opts *o, uint64_t n, struct bench_work *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->range = 2 * n;
+	w->get_pct = 100;
+	w->batch = (unsigned)o->batch;
+	w->dist = BENCH_UNIFORM;
+}
+
 /*
  * A fill that has not finished by then is stopped (the loop polls the stop
  * flag once per batch): 2 s plus 3 us per key, several times the slowest
@@ -409,7 +367,7 @@ static void mb_team_join(struct mb_team *team, int fill, struct mb_outcome *out)
  * hits it (cds_lfht 0.13.2 can stop growing for good, then every insert
  * walks one long chain).
  */
-static uint64_t mb_fill_deadline_ns(uint64_t n)
+uint64_t mb_fill_deadline_ns(uint64_t n)
 {
 	return UINT64_C(2000000000) + 3000 * n;
 }
@@ -418,8 +376,8 @@ static uint64_t mb_fill_deadline_ns(uint64_t n)
  * One measurement: a mixed run of ms milliseconds, or a fill to completion
  * or its deadline. Returns 1 if a fill was stopped by its deadline.
  */
-static int mb_measure(const struct bench_peer *p, void *table, const struct bench_work *tmpl,
-		      unsigned threads, uint64_t ms, uint64_t seed, struct mb_outcome *out)
+int mb_measure(const struct bench_peer *p, void *table, const struct bench_work *tmpl,
+	       unsigned threads, uint64_t ms, uint64_t seed, struct mb_outcome *out)
 {
 	struct mb_team team;
 	int fill = tmpl->fill_count > 0, stalled = 0;
@@ -430,11 +388,11 @@ static int mb_measure(const struct bench_peer *p, void *table, const struct benc
 		mb_sleep_ns(ms * 1000000u);
 		mb_team_stop(&team);
 	} else {
-		uint64_t end = bench_now_ns() + mb_fill_deadline_ns(tmpl->fill_count);
+		uint64_t end = now_ns() + mb_fill_deadline_ns(tmpl->fill_count);
 		struct timespec ts = { .tv_sec = (time_t)(end / 1000000000u),
 				       .tv_nsec = (long)(end % 1000000000u) };
 
-		/* bench_now_ns is CLOCK_MONOTONIC too. A worker joined here is
+		/* now_ns is CLOCK_MONOTONIC too. A worker joined here is
 		 * joined again by mb_team_join: make that a no-op wait. */
 		for (unsigned i = 0; i < threads && !stalled; i++) {
 			int rc = pthread_clockjoin_np(team.w[i].tid, NULL, CLOCK_MONOTONIC, &ts);
@@ -490,8 +448,8 @@ static int mb_check_exact(const struct bench_peer *p, void *table, uint64_t n, u
  * peer's own loop (fill mode, mb_build_threads threads), then checks it.
  * 0 and *table set, or -1 after a message (nothing left allocated).
  */
-static int mb_build(const struct bench_peer *p, const struct peer_params *params, uint64_t n,
-		    unsigned batch, uint64_t seed, void **table, double *seconds)
+int mb_build(const struct bench_peer *p, const struct peer_params *params, uint64_t n,
+	     unsigned batch, uint64_t seed, void **table, double *seconds)
 {
 	struct bench_work w;
 	struct mb_outcome out;
@@ -527,9 +485,8 @@ static int mb_build(const struct bench_peer *p, const struct peer_params *params
  * mb_build for one peer of a run that keeps a table per peer: on failure
  * the peer is marked broken and *table is NULL. 0 on success.
  */
-static int mb_build_logged(unsigned pi, const struct bench_peer *p,
-			   const struct peer_params *params, uint64_t n, unsigned batch,
-			   uint64_t seed, void **table)
+int mb_build_logged(unsigned pi, const struct bench_peer *p, const struct peer_params *params,
+		    uint64_t n, unsigned batch, uint64_t seed, void **table)
 {
 	double secs;
 
@@ -542,4 +499,3 @@ static int mb_build_logged(unsigned pi, const struct bench_peer *p,
 	return 0;
 }
 
-#endif /* RCUMAP_BENCH_MAPBENCH_RUN_H */

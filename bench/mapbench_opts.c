@@ -1,90 +1,27 @@
 /* SPDX-License-Identifier: MIT */
-/* mapbench_opts.h: mapbench's command line: options, presets, parsing, the reproduce line. */
-#ifndef RCUMAP_BENCH_MAPBENCH_OPTS_H
-#define RCUMAP_BENCH_MAPBENCH_OPTS_H
+/* mapbench_opts.c: mapbench's command line: options, presets, parsing, the reproduce line. */
 
 /*
- * Included once, by mapbench.c only (its functions are static). Every
- * numeric option goes through util.h's parse_u64 with an explicit range;
- * bad input prints the reason and the usage on stderr and exits 2, -h
- * prints the usage on stdout and exits 0.
+ * Every numeric option goes through util.h's parse_u64 with an explicit
+ * range; bad input prints the reason and the usage on stderr and exits 2,
+ * -h prints the usage on stdout and exits 0.
  */
 
 #include <getopt.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "peer.h"
-#include "util.h"
-
-#define MB_LIST_MAX 16		/* values in one comma list */
-#define MB_PEERS_MAX 64
-#define MB_THREADS_MAX 256
-/* A fill gives each of up to MB_THREADS_MAX threads at least one key. */
-#define MB_KEYS_MIN ((uint64_t)MB_THREADS_MAX)
-/* 2^28: 2n stays far below BENCH_ZIPF_SPREAD, and 2^28 keys of every peer
- * alive at once is already more than this kind of machine holds. */
-#define MB_KEYS_MAX (UINT64_C(1) << 28)
-#define MB_ROUNDS_MAX 1000
-#define MB_BATCH_MAX 65536
-#define MB_MS_MIN 10		/* shortest timed phase: a few scheduler ticks */
-#define MB_MS_MAX 3600000	/* one hour */
-
-enum mb_experiment {
-	MB_THROUGHPUT = 0,
-	MB_FILL,
-	MB_MEMORY,
-	MB_LATENCY,
-	MB_RECLAIM,
-	MB_BULK,
-	MB_SHRINKRSS,
-	MB_BATCH,
-	MB_EXPERIMENTS
-};
+#include "mapbench.h"
 
 static const char *const mb_experiment_names[MB_EXPERIMENTS] = {
 	"throughput", "fill", "memory", "latency", "reclaim", "bulk", "shrinkrss", "batch",
 };
 
-static const char *const mb_dist_names[] = { "uniform", "zipf" };	/* by enum bench_dist */
-
-struct mb_list {
-	unsigned n;
-	uint64_t v[MB_LIST_MAX];
-};
-
-struct mb_opts {
-	const char *preset;		/* "quick" or "full": where the defaults came from */
-	struct mb_list keys;		/* mixed-run key counts */
-	struct mb_list mixes;		/* get percentages */
-	struct mb_list dists;		/* enum bench_dist values */
-	struct mb_list threads;
-	struct mb_list zipf_keys;	/* key counts at which non-uniform dists run */
-	struct mb_list fill_keys;	/* key counts of the fill experiment */
-	struct mb_list memory_keys;	/* entry counts of the memory experiment */
-	struct mb_list batch_keys;	/* keys per batched call of the batch experiment */
-	uint64_t special_keys;		/* table size of the latency and reclaim runs */
-	uint64_t run_ms;		/* one mixed measurement */
-	uint64_t latency_ms;		/* each latency phase */
-	uint64_t reclaim_ms;		/* the reclaim-lag run */
-	uint64_t bulk_deadline_ms;	/* each bulk measurement stops there */
-	uint64_t shrink_keys;		/* entries of the shrinkrss run before its deletes */
-	uint64_t rounds, batch, seed;
-	unsigned experiments;		/* bit (1u << enum mb_experiment) */
-	const struct bench_peer *peers[MB_PEERS_MAX];	/* registry order */
-	unsigned npeers;
-	const char *outdir;
-	int selftest;
-	int dry_run;			/* print the plan and the estimate only */
-	const char *memory_one;		/* hidden child mode: peer name, or NULL */
-	uint64_t memory_one_keys;
-	const char *shrink_one;		/* hidden child mode of shrinkrss: peer name, or NULL */
-	uint64_t shrink_one_keys;
-	int shrink_one_fresh;		/* ... building only the survivors */
-};
+const char *const mb_dist_names[2] = { "uniform", "zipf" };	/* by enum bench_dist */
 
 /* Long-only options. */
 enum {
@@ -267,19 +204,24 @@ static int mb_parse_ms(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* s into buf, for strsep to split at its commas: 0, or -1 if it does not fit. */
+static int mb_copy_list(char *buf, size_t size, const char *s)
+{
+	if (strlen(s) >= size)
+		return -1;
+	strcpy(buf, s);
+	return 0;
+}
+
 /* A comma list of decimals in [min, max]; empty items are errors. */
 static int mb_parse_list(const char *s, uint64_t min, uint64_t max, struct mb_list *out)
 {
-	char buf[512], *tok, *next;
+	char buf[512], *rest = buf, *tok;
 
-	if (strlen(s) >= sizeof(buf))
+	if (mb_copy_list(buf, sizeof(buf), s))
 		return -1;
-	strcpy(buf, s);
 	out->n = 0;
-	for (tok = buf; tok != NULL; tok = next) {
-		next = strchr(tok, ',');
-		if (next != NULL)
-			*next++ = '\0';
+	while ((tok = strsep(&rest, ",")) != NULL) {
 		if (out->n == MB_LIST_MAX || parse_u64(tok, min, max, &out->v[out->n]))
 			return -1;
 		out->n++;
@@ -291,18 +233,14 @@ static int mb_parse_list(const char *s, uint64_t min, uint64_t max, struct mb_li
 static int mb_parse_names(const char *s, const char *const *names, unsigned count,
 			  struct mb_list *out)
 {
-	char buf[512], *tok, *next;
+	char buf[512], *rest = buf, *tok;
 
-	if (strlen(s) >= sizeof(buf))
+	if (mb_copy_list(buf, sizeof(buf), s))
 		return -1;
-	strcpy(buf, s);
 	out->n = 0;
-	for (tok = buf; tok != NULL; tok = next) {
+	while ((tok = strsep(&rest, ",")) != NULL) {
 		unsigned i, j;
 
-		next = strchr(tok, ',');
-		if (next != NULL)
-			*next++ = '\0';
 		for (i = 0; i < count && strcmp(tok, names[i]) != 0; i++)
 			;
 		if (i == count)
@@ -315,7 +253,7 @@ static int mb_parse_names(const char *s, const char *const *names, unsigned coun
 	return 0;
 }
 
-static int mb_list_has(const struct mb_list *l, uint64_t v)
+int mb_list_has(const struct mb_list *l, uint64_t v)
 {
 	for (unsigned i = 0; i < l->n; i++)
 		if (l->v[i] == v)
@@ -323,7 +261,7 @@ static int mb_list_has(const struct mb_list *l, uint64_t v)
 	return 0;
 }
 
-static const struct bench_peer *mb_peer_by_name(const char *name)
+const struct bench_peer *mb_peer_by_name(const char *name)
 {
 	for (unsigned i = 0; bench_peers[i] != NULL; i++)
 		if (strcmp(bench_peers[i]->name, name) == 0)
@@ -334,18 +272,15 @@ static const struct bench_peer *mb_peer_by_name(const char *name)
 /* -p: a comma list of peer names; the selection keeps the registry's order. */
 static void mb_parse_peers(const char *prog, const char *s, struct mb_opts *o)
 {
-	char buf[1024], *tok, *next;
+	char buf[1024], *rest = buf, *tok;
 	unsigned char chosen[MB_PEERS_MAX] = { 0 };
 
-	if (strlen(s) >= sizeof(buf))
+	if (mb_copy_list(buf, sizeof(buf), s))
 		mb_bad(prog, "-p: list too long");
-	strcpy(buf, s);
-	for (tok = buf; tok != NULL; tok = next) {
+	/* strsep: each item in turn, empty ones too (which match no peer). */
+	while ((tok = strsep(&rest, ",")) != NULL) {
 		unsigned i;
 
-		next = strchr(tok, ',');
-		if (next != NULL)
-			*next++ = '\0';
 		for (i = 0; bench_peers[i] != NULL && strcmp(bench_peers[i]->name, tok) != 0; i++)
 			;
 		if (bench_peers[i] == NULL || i >= MB_PEERS_MAX) {
@@ -407,7 +342,87 @@ static void mb_preset(struct mb_opts *o, int quick)
 	}
 }
 
-static void mb_parse(int argc, char **argv, struct mb_opts *o)
+/* How an option of mb_value_opts[] reads its argument. */
+enum mb_value_kind {
+	MB_VAL_LIST,	/* a comma list of decimals in [min, max], into a struct mb_list */
+	MB_VAL_COUNT,	/* one decimal in [min, max], into a uint64_t */
+	MB_VAL_MS,	/* seconds (up to 3 decimals) as milliseconds in [min, max], a uint64_t */
+};
+
+#define MB_STR_(x) #x
+#define MB_STR(x) MB_STR_(x)
+#define MB_FIELD(f) offsetof(struct mb_opts, f)
+/* The long options' rows of mb_value_opts[], by kind. */
+#define MB_KEY_LIST(opt, name, f) \
+	{ opt, name, MB_VAL_LIST, MB_FIELD(f), MB_KEYS_MIN, MB_KEYS_MAX, "list", "" }
+#define MB_KEY_COUNT(opt, name, f) \
+	{ opt, name, MB_VAL_COUNT, MB_FIELD(f), MB_KEYS_MIN, MB_KEYS_MAX, "key count", "" }
+#define MB_DURATION(opt, name, f) \
+	{ opt, name, MB_VAL_MS, MB_FIELD(f), MB_MS_MIN, MB_MS_MAX, "duration", "" }
+
+/* The options that set one field of struct mb_opts to a number or a list of numbers. */
+static const struct mb_value_opt {
+	int opt;		/* what getopt_long returns for it */
+	const char *name;	/* as the messages spell it */
+	enum mb_value_kind kind;
+	size_t field;		/* MB_FIELD(...) */
+	uint64_t min, max;
+	const char *what, *hint;	/* bad input: "NAME: bad WHAT 'ARG'HINT" */
+} mb_value_opts[] = {
+	{ 'k', "-k", MB_VAL_LIST, MB_FIELD(keys), MB_KEYS_MIN, MB_KEYS_MAX, "key count list", "" },
+	{ 'm', "-m", MB_VAL_LIST, MB_FIELD(mixes), 0, 100, "mix list",
+	  " (percent lookups, 0..100)" },
+	{ 't', "-t", MB_VAL_LIST, MB_FIELD(threads), 1, MB_THREADS_MAX, "thread list", "" },
+	{ 's', "-s", MB_VAL_MS, MB_FIELD(run_ms), MB_MS_MIN, MB_MS_MAX, "duration",
+	  " (0.01..3600 s)" },
+	{ 'r', "-r", MB_VAL_COUNT, MB_FIELD(rounds), 1, MB_ROUNDS_MAX, "round count", "" },
+	{ 'b', "-b", MB_VAL_COUNT, MB_FIELD(batch), 1, MB_BATCH_MAX, "batch", "" },
+	{ MB_OPT_SEED, "--seed", MB_VAL_COUNT, MB_FIELD(seed), 0, UINT64_MAX, "seed", "" },
+	MB_KEY_LIST(MB_OPT_ZIPF_KEYS, "--zipf-keys", zipf_keys),
+	MB_KEY_LIST(MB_OPT_FILL_KEYS, "--fill-keys", fill_keys),
+	MB_KEY_LIST(MB_OPT_MEMORY_KEYS, "--memory-keys", memory_keys),
+	MB_KEY_COUNT(MB_OPT_SPECIAL_KEYS, "--special-keys", special_keys),
+	MB_DURATION(MB_OPT_LATENCY_SECONDS, "--latency-seconds", latency_ms),
+	MB_DURATION(MB_OPT_RECLAIM_SECONDS, "--reclaim-seconds", reclaim_ms),
+	MB_DURATION(MB_OPT_BULK_DEADLINE, "--bulk-deadline", bulk_deadline_ms),
+	MB_KEY_COUNT(MB_OPT_SHRINK_KEYS, "--shrink-keys", shrink_keys),
+	{ MB_OPT_BATCH_KEYS, "--batch-keys", MB_VAL_LIST, MB_FIELD(batch_keys),
+	  1, BENCH_BATCH_KEYS_MAX, "list", " (each 1.." MB_STR(BENCH_BATCH_KEYS_MAX) ")" },
+};
+
+/* Sets the field of opt if it is one of mb_value_opts[]: 1, else 0. Bad input exits 2. */
+static int mb_parse_value(const char *prog, int opt, const char *arg, struct mb_opts *o)
+{
+	for (size_t i = 0; i < sizeof(mb_value_opts) / sizeof(mb_value_opts[0]); i++) {
+		const struct mb_value_opt *v = &mb_value_opts[i];
+		void *field = (char *)o + v->field;
+		int rc;
+
+		if (v->opt != opt)
+			continue;
+		if (v->kind == MB_VAL_LIST)
+			rc = mb_parse_list(arg, v->min, v->max, field);
+		else if (v->kind == MB_VAL_MS)
+			rc = mb_parse_ms(arg, v->min, v->max, field);
+		else
+			rc = parse_u64(arg, v->min, v->max, field);
+		if (rc)
+			mb_bad(prog, "%s: bad %s '%s'%s", v->name, v->what, arg, v->hint);
+		return 1;
+	}
+	return 0;
+}
+
+/* --batch-keys: a batch size given twice would be measured twice; exits 2. */
+static void mb_distinct_batch_keys(const char *prog, const struct mb_list *l, const char *arg)
+{
+	for (unsigned i = 1; i < l->n; i++)
+		for (unsigned j = 0; j < i; j++)
+			if (l->v[i] == l->v[j])
+				mb_bad(prog, "--batch-keys: %" PRIu64 " twice in '%s'", l->v[i], arg);
+}
+
+void mb_parse(int argc, char **argv, struct mb_opts *o)
 {
 	const char *prog = argv[0];
 	int opt, quick = 0, full = 0, keys_given = 0, zipf_keys_given = 0, peers_given = 0;
@@ -433,48 +448,26 @@ static void mb_parse(int argc, char **argv, struct mb_opts *o)
 	optind = 0;	/* glibc: 0 restarts the scan from scratch */
 	opterr = 1;
 	while ((opt = getopt_long(argc, argv, MB_SHORT_OPTIONS, mb_long_options, NULL)) != -1) {
+		if (mb_parse_value(prog, opt, optarg, o)) {
+			keys_given |= opt == 'k';
+			zipf_keys_given |= opt == MB_OPT_ZIPF_KEYS;
+			if (opt == MB_OPT_BATCH_KEYS)
+				mb_distinct_batch_keys(prog, &o->batch_keys, optarg);
+			continue;
+		}
 		switch (opt) {
 		case 'h':
 			mb_usage(prog, 0);
 		case MB_OPT_QUICK:
 		case MB_OPT_FULL:
 			break;
-		case 'k':
-			if (mb_parse_list(optarg, MB_KEYS_MIN, MB_KEYS_MAX, &o->keys))
-				mb_bad(prog, "-k: bad key count list '%s'", optarg);
-			keys_given = 1;
-			break;
-		case 'm':
-			if (mb_parse_list(optarg, 0, 100, &o->mixes))
-				mb_bad(prog, "-m: bad mix list '%s' (percent lookups, 0..100)", optarg);
-			break;
 		case 'd':
 			if (mb_parse_names(optarg, mb_dist_names, 2, &o->dists))
 				mb_bad(prog, "-d: bad distribution list '%s' (uniform, zipf)", optarg);
 			break;
-		case 't':
-			if (mb_parse_list(optarg, 1, MB_THREADS_MAX, &o->threads))
-				mb_bad(prog, "-t: bad thread list '%s'", optarg);
-			break;
 		case 'p':
 			mb_parse_peers(prog, optarg, o);
 			peers_given = 1;
-			break;
-		case 's':
-			if (mb_parse_ms(optarg, MB_MS_MIN, MB_MS_MAX, &o->run_ms))
-				mb_bad(prog, "-s: bad duration '%s' (0.01..3600 s)", optarg);
-			break;
-		case 'r':
-			if (parse_u64(optarg, 1, MB_ROUNDS_MAX, &o->rounds))
-				mb_bad(prog, "-r: bad round count '%s'", optarg);
-			break;
-		case 'b':
-			if (parse_u64(optarg, 1, MB_BATCH_MAX, &o->batch))
-				mb_bad(prog, "-b: bad batch '%s'", optarg);
-			break;
-		case MB_OPT_SEED:
-			if (parse_u64(optarg, 0, UINT64_MAX, &o->seed))
-				mb_bad(prog, "--seed: bad seed '%s'", optarg);
 			break;
 		case MB_OPT_EXPERIMENTS: {
 			struct mb_list l;
@@ -496,49 +489,6 @@ static void mb_parse(int argc, char **argv, struct mb_opts *o)
 			break;
 		case MB_OPT_DRY_RUN:
 			o->dry_run = 1;
-			break;
-		case MB_OPT_ZIPF_KEYS:
-			if (mb_parse_list(optarg, MB_KEYS_MIN, MB_KEYS_MAX, &o->zipf_keys))
-				mb_bad(prog, "--zipf-keys: bad list '%s'", optarg);
-			zipf_keys_given = 1;
-			break;
-		case MB_OPT_FILL_KEYS:
-			if (mb_parse_list(optarg, MB_KEYS_MIN, MB_KEYS_MAX, &o->fill_keys))
-				mb_bad(prog, "--fill-keys: bad list '%s'", optarg);
-			break;
-		case MB_OPT_MEMORY_KEYS:
-			if (mb_parse_list(optarg, MB_KEYS_MIN, MB_KEYS_MAX, &o->memory_keys))
-				mb_bad(prog, "--memory-keys: bad list '%s'", optarg);
-			break;
-		case MB_OPT_SPECIAL_KEYS:
-			if (parse_u64(optarg, MB_KEYS_MIN, MB_KEYS_MAX, &o->special_keys))
-				mb_bad(prog, "--special-keys: bad key count '%s'", optarg);
-			break;
-		case MB_OPT_LATENCY_SECONDS:
-			if (mb_parse_ms(optarg, MB_MS_MIN, MB_MS_MAX, &o->latency_ms))
-				mb_bad(prog, "--latency-seconds: bad duration '%s'", optarg);
-			break;
-		case MB_OPT_RECLAIM_SECONDS:
-			if (mb_parse_ms(optarg, MB_MS_MIN, MB_MS_MAX, &o->reclaim_ms))
-				mb_bad(prog, "--reclaim-seconds: bad duration '%s'", optarg);
-			break;
-		case MB_OPT_BULK_DEADLINE:
-			if (mb_parse_ms(optarg, MB_MS_MIN, MB_MS_MAX, &o->bulk_deadline_ms))
-				mb_bad(prog, "--bulk-deadline: bad duration '%s'", optarg);
-			break;
-		case MB_OPT_SHRINK_KEYS:
-			if (parse_u64(optarg, MB_KEYS_MIN, MB_KEYS_MAX, &o->shrink_keys))
-				mb_bad(prog, "--shrink-keys: bad key count '%s'", optarg);
-			break;
-		case MB_OPT_BATCH_KEYS:
-			if (mb_parse_list(optarg, 1, BENCH_BATCH_KEYS_MAX, &o->batch_keys))
-				mb_bad(prog, "--batch-keys: bad list '%s' (each 1..%d)", optarg,
-				       BENCH_BATCH_KEYS_MAX);
-			for (unsigned i = 1; i < o->batch_keys.n; i++)
-				for (unsigned j = 0; j < i; j++)
-					if (o->batch_keys.v[i] == o->batch_keys.v[j])
-						mb_bad(prog, "--batch-keys: %" PRIu64 " twice in '%s'",
-						       o->batch_keys.v[i], optarg);
 			break;
 		case MB_OPT_SHRINK_ONE:
 			/* --shrink-one PEER N shrink|fresh: a child of shrinkrss. */
@@ -592,7 +542,7 @@ static void mb_print_ms(FILE *f, const char *opt, uint64_t ms)
 }
 
 /* Every parameter, so the line alone reproduces the run. */
-static void mb_print_command(FILE *f, const char *prog, const struct mb_opts *o)
+void mb_print_command(FILE *f, const char *prog, const struct mb_opts *o)
 {
 	fprintf(f, "%s --%s", prog, o->preset);
 	mb_print_list(f, "-k", &o->keys);
@@ -625,4 +575,3 @@ static void mb_print_command(FILE *f, const char *prog, const struct mb_opts *o)
 	fprintf(f, " -o %s\n", o->outdir);
 }
 
-#endif /* RCUMAP_BENCH_MAPBENCH_OPTS_H */
