@@ -8,7 +8,7 @@
  *   A further keys/8 "ghost" ids are looked up but never written: finding
  *   one is an error.
  * - Readers look up random ids in batches of LOOKUP_BATCH inside one read
- *   section (the lock is amortised over the batch, see shared NOTES.md) and
+ *   section (the lock is amortised over the batch, docs/embedding.md, section 2) and
  *   check that every value found was made for the id looked up.
  * - Writers apply insert, put, replace, get_or_insert, cas, delete and
  *   delete_if to random ids and check each return code against what the

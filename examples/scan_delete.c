@@ -9,7 +9,7 @@
  * rcumap_scan, BATCH entries per call, sleeps between calls, and deletes
  * every odd stable key from inside the callback.
  *
- * At the end it checks guarantees B and C of docs/iteration.md on the stable
+ * At the end it checks guarantees T2 and T3 of docs/iteration.md on the stable
  * keys (each passed exactly once, although the table changed size under the
  * cursor), that every odd key is gone and every even key kept its value, and
  * that the map freed exactly the values it owned. Exit status 0 when all of
@@ -94,7 +94,7 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-/* Resizer: shrink, grow, repeat. -EBUSY means "wait for a grace period first". */
+/* Resizer: shrink, grow, repeat. -EBUSY: another resize or clear runs; wait a little. */
 static void *resizer(void *arg)
 {
 	(void)arg;
@@ -125,10 +125,10 @@ static void visit(const void *key, size_t len, void *value, void *arg)
 	if (len != sizeof(id) || *(uint64_t *)value != id)
 		fail("entry does not match its value", id, 0);
 	if (id >= STABLE_KEYS)
-		return;		/* a writer's key: may or may not be passed (D) */
+		return;		/* a writer's key: may or may not be passed (T4) */
 	if (seen[id] < 255)
 		seen[id]++;
-	if (id % 2 == 1) {	/* deleting the entry being visited is allowed (E) */
+	if (id % 2 == 1) {	/* deleting the entry being visited is allowed (T5) */
 		if ((rc = rcumap_delete(map, key, len)) != 0)
 			fail("delete from the callback", id, rc);
 		deleted++;
@@ -171,7 +171,7 @@ int main(void)
 	for (int i = 0; i <= WRITERS; i++)
 		pthread_join(threads[i], NULL);
 
-	/* B and C: each stable key passed exactly once. Then the deletes took
+	/* T2 and T3: each stable key passed exactly once. Then the deletes took
 	 * effect and the survivors are intact. */
 	rcu_read_lock();
 	for (uint64_t id = 0; id < STABLE_KEYS; id++) {

@@ -4,7 +4,7 @@
 #define RCUMAP_H
 
 /*
- * Overview (the full contract, with lettered guarantees, is docs/design.md):
+ * Overview (the full contract, with labelled guarantees, is docs/design.md):
  *
  * - Lookups (rcumap_get) run inside the caller's RCU read section. They take
  *   no lock, perform no atomic read-modify-write, store nothing to shared
@@ -30,6 +30,25 @@
  * - "Registered thread": the calling thread must be registered with the map's
  *   liburcu flavor (rcu_register_thread) unless the flavor is bp, and with
  *   qsbr it must be online.
+ *
+ * fork(): a child inherits the map's memory, its locks as they were, and
+ * only the thread that forked. It may go on using the map (every call,
+ * rcumap_barrier and rcumap_destroy included) only if the parent kept
+ * liburcu's fork rules (its README, "Interaction with fork()") and rcumap's:
+ * - call_rcu_before_fork() before fork(), call_rcu_after_fork_parent() in
+ *   the parent and call_rcu_after_fork_child() in the child: the map's
+ *   reclamation runs on call_rcu, and without them rcumap_barrier and
+ *   rcumap_destroy wait for ever in the child;
+ * - memb and qsbr: no other thread is registered with the flavor at fork()
+ *   (the child would wait for ever for their read sections); bp:
+ *   rcu_bp_before_fork(), rcu_bp_after_fork_parent() and
+ *   rcu_bp_after_fork_child() around fork() instead;
+ * - no other thread is inside a call on the map at fork() (the child would
+ *   inherit a lock held by a thread it does not have: rcumap_clear could
+ *   then wait for ever, rcumap_resize wait or return -EBUSY for ever, and
+ *   updates stop moving migrations on).
+ * Otherwise the child must leave the map alone (exec or _exit). The parent's
+ * map is unaffected either way. tests/test_fork.c does it for each flavor.
  */
 
 #include <stddef.h>
@@ -398,13 +417,20 @@ int rcumap_barrier(struct rcumap *map);
  * period is waited for: resizes go through inside a read section too, and
  * the generations they retire are reclaimed after it ends.
  *
- * Return: 0 (also when the table already has that size); -EBUSY if another
- * thread holds the migration driver's lock at that instant (an update moving
- * a migration on, or another resize or clear; retry); -EINVAL (also for
- * slots above RCUMAP_SLOTS_MAX); -ENOMEM (the migration stays pending; the
- * contents are unchanged and a later update resumes it).
+ * Concurrent calls: an update moving a migration on holds the migration
+ * lock for one chunk of 64 slots (microseconds): rcumap_resize waits for
+ * it. Another thread's rcumap_resize or rcumap_clear holds it for a whole
+ * migration or clear: then rcumap_resize returns 0 at once if nothing is to
+ * be done (@slots, rounded, is the current size and no migration is
+ * pending), and -EBUSY otherwise, without waiting; retry after that call
+ * has returned. A call that starts meanwhile may still be waited for.
+ *
+ * Return: 0 (also when the table already has that size); -EBUSY (another
+ * thread's rcumap_resize or rcumap_clear is running, see above); -EINVAL
+ * (also for slots above RCUMAP_SLOTS_MAX); -ENOMEM (the migration stays
+ * pending; the contents are unchanged and a later update resumes it).
  * Context: registered thread, inside or outside a read section. Never waits
- * for a reader.
+ * for a reader; may wait for an update's migration step.
  * Ordering: the switch to the new generation is a release store that every
  * later lookup acquires; contents are ordered as for updates.
  */
@@ -416,16 +442,16 @@ int rcumap_resize(struct rcumap *map, size_t slots);
  * Iteration order is "hash order": slots visited by bit-reversed index, so a
  * position is a point in the space of bit-reversed 32-bit hashes that stays
  * meaningful when the table doubles or halves. Both iterators below share
- * these guarantees (docs/iteration.md, A-E):
- *  A. No lock; never waits on a writer or a resize, and nothing waits on it.
- *  B. Every key present for the whole traversal is returned exactly once,
+ * these guarantees (docs/iteration.md, T1-T5):
+ *  T1. No lock; never waits on a writer or a resize, and nothing waits on it.
+ *  T2. Every key present for the whole traversal is returned exactly once,
  *     across any resizes.
- *  C. No key is returned twice.
- *  D. A key inserted or deleted during the traversal may or may not be
+ *  T3. No key is returned twice.
+ *  T4. A key inserted or deleted during the traversal may or may not be
  *     returned; a returned value was the key's value at some instant during
  *     the traversal.
- *  E. The caller may delete, replace or insert any key during the traversal
- *     through the normal API, and A-D still hold.
+ *  T5. The caller may delete, replace or insert any key during the traversal
+ *     through the normal API, and T1-T4 still hold.
  */
 
 /*
@@ -465,6 +491,9 @@ int rcumap_iter_init(struct rcumap *map, struct rcumap_iter *it);
  * Return: 1 with an entry; 0 when the traversal is complete (further calls
  * keep returning 0); -EINVAL for a NULL or uninitialised iterator, or one
  * initialised for another map.
+ * The iterator remembers its map; @map is asked for anyway, as every call
+ * of this header takes the map first, so that an iterator used on the
+ * wrong map is refused instead of walking memory it was not meant for.
  * Context: inside the read section rcumap_iter_init was called in. Wait-free
  * per entry: no lock, no atomic read-modify-write, no store to shared memory.
  * Debug builds (--enable-debug) abort with a message naming the mistake when
@@ -487,12 +516,12 @@ typedef void (*rcumap_scan_fn)(const void *key, size_t len, void *value, void *a
  * entries to @fn (keys of equal 32-bit hash are never split across calls, so
  * it can pass a few more), or at the end of the map.
  * @fn, @arg: called for each entry, inside the call's read section. It may
- * call any update function of this map (guarantee E), but not barrier or
+ * call any update function of this map (guarantee T5), but not barrier or
  * destroy.
  *
  * Between calls the caller may sleep, block or do I/O: the cursor is a plain
  * position in hash order, holds no reference and stays valid across any
- * number of grows and shrinks. Guarantees A-E hold over the whole traversal,
+ * number of grows and shrinks. Guarantees T1-T5 hold over the whole traversal,
  * from the first call to the one that returns cursor 0: every key present
  * throughout is passed exactly once.
  *
@@ -504,6 +533,8 @@ typedef void (*rcumap_scan_fn)(const void *key, size_t len, void *value, void *a
  */
 int rcumap_scan(struct rcumap *map, uint64_t *cursor, size_t max_entries,
 		rcumap_scan_fn fn, void *arg);
+
+/* ---- debugging aids ---------------------------------------------------------- */
 
 /*
  * rcumap_validate - check the whole structure: every entry in the slot its

@@ -43,8 +43,18 @@
 #define sub_release(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELEASE)
 
 /*
+ * Statistics and counters (docs/design.md, O8): atomic so that concurrent
+ * readers see whole values, and ordering nothing; no code decides anything
+ * that needs ordering from them. Named apart so that each use needs no
+ * comment of its own.
+ */
+#define stat_load(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define stat_store(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define stat_add(p, v) ((void)__atomic_fetch_add((p), (v), __ATOMIC_RELAXED))
+
+/*
  * Sequentially consistent operations, for the one handshake that needs a
- * total order (the debug ticket chain in iter.c: "either the waker sees the
+ * total order (the debug ticket chain in debug.c: "either the waker sees the
  * new ticket or the ticket's owner sees the chain idle").
  */
 #define load_seq_cst(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* internal.h: the map of rcumap's internals; every lib/ file includes it. */
+/* internal.h: rcumap's data structure and what lib/ files share; the lookup path's inlines are in lookup.h. */
 #ifndef RCUMAP_INTERNAL_H
 #define RCUMAP_INTERNAL_H
 
@@ -18,6 +18,28 @@
  *                       freed, so readers need no special case);
  *   ptr | SLOT_FROZEN   migration has begun: the bucket can no longer change,
  *                       and the slot's keys now live in table->next.
+ *
+ * The files of lib/, each calling only the ones above it in this list
+ * (docs/design.md, "Map of the code"; scripts/check-layers.sh checks it):
+ *
+ *   ground      hash.c      the default hash
+ *               stripe.c    per-thread stripes and their try-lock
+ *               stats.c     the entry count and the statistics counters
+ *               debug.c     debug builds: iterators' read-section tickets
+ *   memory      mem.c       the allocation hook, tables, buckets, bucket cache
+ *   reclaim     reclaim.c   retirement in bags through call_rcu, callbacks, drain
+ *   mechanics   migrate.c   freeze, fill, drive and switch a migration; walk
+ *   policy      resize.c    when and to what size to migrate
+ *   entry       map.c       create, destroy, whole-map calls, resize, clear
+ *               lookup.c    rcumap_get, rcumap_get_batch
+ *               update.c    the copy-on-write update path
+ *               iter.c      rcumap_iter_*, rcumap_scan
+ *               validate.c  rcumap_validate
+ *
+ * Headers: atomics.h (every memory order), hash.h and siphash.h, hooks.h
+ * (torture's hooks), tsan.h (ThreadSanitizer hand-offs), debug.h (checks of
+ * debug builds), broken.h (the negative controls), this file, and lookup.h
+ * (the lookup path, inlined by lookup.c, update.c and iter.c).
  */
 
 #include <errno.h>
@@ -31,8 +53,10 @@
 
 #include "rcumap.h"
 #include "atomics.h"
+#include "debug.h"
 #include "hash.h"
-#include "torture.h"
+#include "hooks.h"
+#include "tsan.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -43,7 +67,7 @@
 /* Internal symbols are hidden; only rcumap_[a-z]* is exported. */
 #define RCUMAP_INTERNAL __attribute__((visibility("hidden")))
 
-/* ---- entries and buckets ------------------------------------------------ */
+/* ---- records and buckets ------------------------------------------------------ */
 
 /* Keys up to this many bytes are stored inline in the record. */
 #define KEY_INLINE 16
@@ -97,7 +121,33 @@ _Static_assert(offsetof(struct rcumap_bucket, rec) == 32, "header is 32 bytes");
 /* The shared empty bucket; slots point at it instead of holding NULL. */
 extern struct rcumap_bucket rcumap_empty RCUMAP_INTERNAL;
 
-/* ---- slots and tables ---------------------------------------------------- */
+static inline uint32_t rec_hash(const struct rcumap_rec *r)
+{
+	return (uint32_t)r->tag;
+}
+
+static inline size_t rec_len(const struct rcumap_rec *r)
+{
+	return (size_t)(r->tag >> 32);
+}
+
+/* Bytes of the out-of-line key copy a record owns (0 when inline). */
+static inline size_t rec_key_bytes(const struct rcumap_rec *r)
+{
+	return rec_len(r) > KEY_INLINE ? rec_len(r) : 0;
+}
+
+static inline const void *rec_key(const struct rcumap_rec *r)
+{
+	return rec_len(r) > KEY_INLINE ? (const void *)r->key.ext : (const void *)r->key.bytes;
+}
+
+static inline size_t bucket_size(uint32_t n)
+{
+	return sizeof(struct rcumap_bucket) + (size_t)n * sizeof(struct rcumap_rec);
+}
+
+/* ---- slots and tables -------------------------------------------------------------- */
 
 #define SLOT_UNFILLED ((uintptr_t)0)
 #define SLOT_FROZEN ((uintptr_t)1)
@@ -123,27 +173,48 @@ static inline unsigned filter_bit(uint32_t hash)
 	return hash >> 28;
 }
 
+#if SLOT_FILTER_OK
 static inline struct rcumap_bucket *slot_bucket(uintptr_t s)
 {
-#if SLOT_FILTER_OK
 	uintptr_t keep = (s & SLOT_FILTERED) ? ((uintptr_t)1 << SLOT_FILTER_SHIFT) - 1 : UINTPTR_MAX;
 
 	return (struct rcumap_bucket *)(s & keep & ~SLOT_FLAGS);
-#else
-	return (struct rcumap_bucket *)(s & ~SLOT_FLAGS);
-#endif
 }
 
 /* 0 if the slot's filter proves that no record with this hash is there. */
 static inline int slot_may_hold(uintptr_t s, uint32_t hash)
 {
-#if SLOT_FILTER_OK
 	return !(s & SLOT_FILTERED) || ((s >> (SLOT_FILTER_SHIFT + filter_bit(hash))) & 1);
+}
+
+/* The filter bits of bucket b's records, from record first on (broken.h). */
+static inline uintptr_t slot_filter(const struct rcumap_bucket *b, uint32_t first)
+{
+	uintptr_t f = 0;
+
+	for (uint32_t i = first; i < b->n; i++)
+		f |= (uintptr_t)1 << filter_bit(rec_hash(&b->rec[i]));
+	return SLOT_FILTERED | f << SLOT_FILTER_SHIFT;
+}
 #else
+/* 32-bit machines: no room for a filter. */
+static inline struct rcumap_bucket *slot_bucket(uintptr_t s)
+{
+	return (struct rcumap_bucket *)(s & ~SLOT_FLAGS);
+}
+
+static inline int slot_may_hold(uintptr_t s, uint32_t hash)
+{
 	(void)s, (void)hash;
 	return 1;
-#endif
 }
+
+static inline uintptr_t slot_filter(const struct rcumap_bucket *b, uint32_t first)
+{
+	(void)b, (void)first;
+	return 0;
+}
+#endif
 
 /* One generation: a power-of-two array of slots. */
 struct rcumap_table {
@@ -158,7 +229,7 @@ struct rcumap_table {
 	 */
 	struct rcumap_table *next;
 	size_t migrate_pos;          /* next slot of next to fill; under resize_lock */
-	int mapped;                  /* from mmap (resize.c), not the allocator */
+	int mapped;                  /* from mmap (mem.c), not the allocator */
 	uintptr_t slots[];
 };
 
@@ -168,7 +239,22 @@ static inline size_t table_size(size_t slots)
 	return sizeof(struct rcumap_table) + slots * sizeof(uintptr_t);
 }
 
-/* ---- the map -------------------------------------------------------------- */
+/* Slot i of nt gets the entries of t's slots first + k * step, k < count. */
+static inline void dest_sources(const struct rcumap_table *t, const struct rcumap_table *nt,
+				size_t d, size_t *first, size_t *step, size_t *count)
+{
+	if (nt->mask >= t->mask) {  /* growing: one source */
+		*first = d & t->mask;
+		*step = 1;
+		*count = 1;
+	} else {                    /* shrinking: size(t) / size(nt) sources */
+		*first = d;
+		*step = nt->mask + 1;
+		*count = (t->mask + 1) / (nt->mask + 1);
+	}
+}
+
+/* ---- the map -------------------------------------------------------------------------- */
 
 #define NSTRIPES 16
 
@@ -262,6 +348,9 @@ struct rcumap {
 	 * readers.
 	 */
 	pthread_mutex_t resize_lock;
+	pthread_t resize_owner;      /* debug builds: its holder, when resize_held */
+	int resize_held;             /* debug builds */
+	int resize_exclusive;        /* an rcumap_resize or rcumap_clear holds it */
 	uint64_t grows, shrinks;     /* written under resize_lock */
 	/*
 	 * The current generation's size and number, and whether a migration
@@ -272,7 +361,7 @@ struct rcumap {
 	uint64_t cur_gen;
 	int migrating;
 
-	/* Debug builds: read-section tickets of iterators (iter.c). */
+	/* Debug builds: read-section tickets of iterators (debug.c). */
 	struct rcu_head dbg_rh;
 	uint64_t dbg_req;            /* tickets handed out */
 	uint64_t dbg_done;           /* tickets known to be past a grace period */
@@ -286,11 +375,63 @@ struct rcumap {
 	struct rcumap_stripe stripe[NSTRIPES];
 };
 
-/* ---- internal functions ---------------------------------------------------- */
+/*
+ * resize_lock, with its holder recorded in debug builds, so that the code
+ * that relies on holding it can say so (cur_locked, next_locked).
+ */
+static inline void resize_held(struct rcumap *map)
+{
+	if (RCUMAP_DEBUG_ON) {
+		map->resize_owner = pthread_self();
+		map->resize_held = 1;
+	}
+}
 
-/* map.c */
-void *rcumap__alloc(struct rcumap *map, size_t size, enum rcumap_kind kind) RCUMAP_INTERNAL;
-void rcumap__free(struct rcumap *map, void *p, size_t size, enum rcumap_kind kind) RCUMAP_INTERNAL;
+static inline void resize_lock(struct rcumap *map)
+{
+	pthread_mutex_lock(&map->resize_lock);
+	resize_held(map);
+}
+
+/* Nonzero when taken. */
+static inline int resize_trylock(struct rcumap *map)
+{
+	if (pthread_mutex_trylock(&map->resize_lock))
+		return 0;
+	resize_held(map);
+	return 1;
+}
+
+static inline void resize_unlock(struct rcumap *map)
+{
+	if (RCUMAP_DEBUG_ON)
+		map->resize_held = 0;
+	pthread_mutex_unlock(&map->resize_lock);
+}
+
+static inline void assert_resize_locked(const struct rcumap *map)
+{
+	debug_assert("resize_lock held",
+		     map->resize_held && pthread_equal(map->resize_owner, pthread_self()));
+}
+
+/* The current generation, for the holder of resize_lock. */
+static inline struct rcumap_table *cur_locked(struct rcumap *map)
+{
+	assert_resize_locked(map);
+	/* Relaxed: cur only changes under resize_lock, which the caller holds. */
+	return load_relaxed(&map->cur);
+}
+
+/* t's newer generation, for the holder of resize_lock. */
+static inline struct rcumap_table *next_locked(struct rcumap *map, struct rcumap_table *t)
+{
+	assert_resize_locked(map);
+	/* Relaxed: next only changes under resize_lock, which the caller holds. */
+	return load_relaxed(&t->next);
+}
+
+/* ---- shared functions, by file (bottom of the layering first) ----------------- */
 
 /* stripe.c */
 void rcumap__stripes_init(struct rcumap *map) RCUMAP_INTERNAL;
@@ -298,7 +439,15 @@ struct rcumap_stripe *rcumap__stripe(struct rcumap *map) RCUMAP_INTERNAL;
 struct rcumap_stripe *rcumap__stripe_trylock(struct rcumap *map) RCUMAP_INTERNAL;
 int rcumap__stripe_trylock_at(struct rcumap_stripe *st) RCUMAP_INTERNAL;
 void rcumap__stripe_lock(struct rcumap_stripe *st) RCUMAP_INTERNAL;
-void rcumap__stripe_unlock(struct rcumap *map, struct rcumap_stripe *st) RCUMAP_INTERNAL;
+void rcumap__stripe_drop(struct rcumap_stripe *st) RCUMAP_INTERNAL;
+
+static inline void assert_stripe_locked(const struct rcumap_stripe *st)
+{
+	/* Relaxed: a debug check of our own lock word. */
+	debug_assert("stripe lock held", load_relaxed(&st->lock));
+}
+
+/* stats.c */
 void rcumap__count_add(struct rcumap *map, struct rcumap_stripe *st, long delta) RCUMAP_INTERNAL;
 void rcumap__count_retired(struct rcumap *map, struct rcumap_stripe *st, int kind,
 			   uint64_t n, uint64_t bytes) RCUMAP_INTERNAL;
@@ -306,250 +455,87 @@ void rcumap__count_reclaimed(struct rcumap *map, struct rcumap_stripe *st, int k
 			     uint64_t n, uint64_t bytes) RCUMAP_INTERNAL;
 long rcumap__count_sum(const struct rcumap *map) RCUMAP_INTERNAL;
 
-static inline uint32_t rcumap__hash(const struct rcumap *map, const void *key, size_t len)
-{
-	uint64_t h = map->hash ? map->hash(key, len, map->hash_arg)
-			       : rcumap__hash_default(map->seed, key, len);
-	return (uint32_t)(h ^ (h >> 32));
-}
-
-/* ---- finding the current bucket ------------------------------------------------ */
-
-/* End of hash-order space: positions are bit-reversed 32-bit hashes (iter.c). */
-#define POS_END ((uint64_t)1 << 32)
-
-static inline uint32_t rev32(uint32_t x)
-{
-	x = ((x >> 1) & 0x55555555u) | ((x & 0x55555555u) << 1);
-	x = ((x >> 2) & 0x33333333u) | ((x & 0x33333333u) << 2);
-	x = ((x >> 4) & 0x0f0f0f0fu) | ((x & 0x0f0f0f0fu) << 4);
-	return __builtin_bswap32(x);
-}
-
-/*
- * Negative control for make check (docs/iteration.md): traversals read a
- * frozen bucket instead of following the forwarding mark.
- */
-#ifdef RCUMAP_BROKEN_ITER_NO_FORWARD
-#define BROKEN_NO_FORWARD 1
+/* debug.c; release builds have nothing to track. */
+#ifdef RCUMAP_DEBUG
+void rcumap__iter_debug_ticket(struct rcumap *map, struct rcumap_iter *it) RCUMAP_INTERNAL;
+void rcumap__iter_debug_check(struct rcumap *map, const struct rcumap_iter *it) RCUMAP_INTERNAL;
+void rcumap__iter_debug_stop(struct rcumap *map) RCUMAP_INTERNAL;
 #else
-#define BROKEN_NO_FORWARD 0
+static inline void rcumap__iter_debug_ticket(struct rcumap *map, struct rcumap_iter *it)
+{
+	(void)map;
+	it->section = 0;
+}
+
+static inline void rcumap__iter_debug_check(struct rcumap *map, const struct rcumap_iter *it)
+{
+	(void)map, (void)it;
+}
+
+static inline void rcumap__iter_debug_stop(struct rcumap *map)
+{
+	(void)map;
+}
 #endif
 
-/*
- * The bucket that holds, right now, every live entry of hash h's slot. It
- * follows forwarding marks; when the newer slot is still unfilled, the frozen
- * older bucket is still current for the keys of both slots (no update can
- * have reached the newer slot yet). With endp (traversals), *endp receives
- * the end of the hash-order interval the bucket is current for: the slot's,
- * or the intersection of both slots' intervals. Lookups pass NULL, which
- * compiles the interval away. Must run inside a read section.
- */
-static inline uintptr_t locate_word(struct rcumap *map, uint32_t h, uint64_t *endp)
+/* Debug builds: a call that must run inside a read section (qsbr: online). */
+static inline void assert_reader(const struct rcumap *map, const char *what)
 {
-	/* Pairs with the release stores of map->cur in create/migration. */
-	struct rcumap_table *t = load_acquire(&map->cur);
-	uintptr_t frozen = SLOT_EMPTY;
-	uint64_t frozen_end = POS_END, end = POS_END;
-
-	for (;;) {
-		uintptr_t s;
-
-		TORTURE_SEEN(t, RCUMAP_KIND_TABLE);
-		TORTURE_POINT(RCUMAP_TP_READ);
-		/* Pairs with the slot CAS that published the bucket (update, fill, freeze). */
-		s = load_acquire(&t->slots[h & t->mask]);
-		if (s != SLOT_UNFILLED && slot_bucket(s) != &rcumap_empty)
-			TORTURE_SEEN(slot_bucket(s), RCUMAP_KIND_BUCKET);
-
-		if (endp) {
-			unsigned shift = 32 - (unsigned)__builtin_ctzll((unsigned long long)t->mask + 1);
-
-			end = (((uint64_t)rev32(h) >> shift) + 1) << shift;
-		}
-		if (likely(!(s & SLOT_FROZEN)) || (endp && BROKEN_NO_FORWARD)) {
-			if (s == SLOT_UNFILLED) {
-				if (endp)
-					*endp = end < frozen_end ? end : frozen_end;
-				return frozen;
-			}
-			if (endp)
-				*endp = end;
-			return s;
-		}
-		frozen = s;
-		frozen_end = end;
-		/* Pairs with the release store of t->next before the first freeze. */
-		t = load_acquire(&t->next);
-	}
+	if (RCUMAP_DEBUG_ON && !map->flavor->read_ongoing())
+		debug_fail("%s called outside a read section", what);
 }
 
-static inline const struct rcumap_bucket *locate_bucket(struct rcumap *map, uint32_t h,
-							 uint64_t *endp)
-{
-	return slot_bucket(locate_word(map, h, endp));
-}
-
-/*
- * A lookup's bucket: the one hash h selects, or the empty bucket when the
- * slot's filter proves the key absent (then the bucket is not read at all).
- */
-static inline const struct rcumap_bucket *lookup_bucket(struct rcumap *map, uint32_t h)
-{
-	uintptr_t s = locate_word(map, h, NULL);
-
-	return slot_may_hold(s, h) ? slot_bucket(s) : &rcumap_empty;
-}
-
-/* bucket.c */
-
-/* A key prepared for probing: its tag and, when short, its padded words. */
-struct rcumap_probe {
-	uint64_t tag;
-	uint64_t w[2];
-	const void *key;
-	size_t len;
-};
-
-/* Load len <= 8 bytes as a zero-padded word (memcpy order), in constant-size pieces. */
-static inline uint64_t load_partial(const unsigned char *p, size_t len)
-{
-	unsigned char *w8;
-	uint64_t w = 0;
-	size_t o = 0;
-
-	w8 = (unsigned char *)&w;
-	if (len == 8) {
-		memcpy(w8, p, 8);
-		return w;
-	}
-	if (len & 4) {
-		memcpy(w8, p, 4);
-		o = 4;
-	}
-	if (len & 2) {
-		memcpy(w8 + o, p + o, 2);
-		o += 2;
-	}
-	if (len & 1)
-		w8[o] = p[o];
-	return w;
-}
-
-static inline void probe_init(struct rcumap_probe *p, uint32_t hash, const void *key,
-			      size_t len)
-{
-	p->tag = (uint64_t)hash | ((uint64_t)len << 32);
-	p->key = key;
-	p->len = len;
-	p->w[0] = p->w[1] = 0;
-	if (len > KEY_INLINE)
-		return;
-	if (len > 8) {
-		memcpy(&p->w[0], key, 8);
-		p->w[1] = load_partial((const unsigned char *)key + 8, len - 8);
-	} else {
-		p->w[0] = load_partial(key, len);
-	}
-}
-
-/*
- * Index of the record matching the probe, or -1. Reads only n and the
- * records, the fields that are immutable once the bucket is published.
- */
-static inline long bucket_find(const struct rcumap_bucket *b, const struct rcumap_probe *p)
-{
-	uint32_t n = b->n;
-
-	if (likely(p->len <= KEY_INLINE)) {
-		for (uint32_t i = 0; i < n; i++) {
-			const struct rcumap_rec *r = &b->rec[i];
-
-			if (r->tag == p->tag && r->key.w[0] == p->w[0] &&
-			    r->key.w[1] == p->w[1])
-				return i;
-		}
-		return -1;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		const struct rcumap_rec *r = &b->rec[i];
-
-		if (r->tag == p->tag && memcmp(r->key.ext, p->key, p->len) == 0)
-			return i;
-	}
-	return -1;
-}
-
-size_t rcumap__bucket_size(uint32_t n) RCUMAP_INTERNAL;
-size_t rcumap__key_bytes(const struct rcumap_rec *r) RCUMAP_INTERNAL;
-const void *rcumap__rec_key(const struct rcumap_rec *r) RCUMAP_INTERNAL;
+/* mem.c */
+void *rcumap__alloc(struct rcumap *map, size_t size, enum rcumap_kind kind) RCUMAP_INTERNAL;
+void rcumap__free(struct rcumap *map, void *p, size_t size, enum rcumap_kind kind) RCUMAP_INTERNAL;
 struct rcumap_bucket *rcumap__bucket_alloc(struct rcumap *map, uint32_t n) RCUMAP_INTERNAL;
 void rcumap__bucket_free(struct rcumap *map, struct rcumap_bucket *b) RCUMAP_INTERNAL;
-
-static inline uint32_t rec_hash(const struct rcumap_rec *r)
-{
-	return (uint32_t)r->tag;
-}
-
-static inline size_t rec_len(const struct rcumap_rec *r)
-{
-	return (size_t)(r->tag >> 32);
-}
-
-/* reclaim.c */
-void rcumap__retire_bucket(struct rcumap *map, struct rcumap_stripe *st,
-			   struct rcumap_bucket *b, uint32_t dead) RCUMAP_INTERNAL;
-void rcumap__drain(struct rcumap *map, int idle) RCUMAP_INTERNAL;
-void rcumap__carrier_queue(struct rcumap *map, struct rcumap_stripe *st,
-			   struct rcumap_carrier *c) RCUMAP_INTERNAL;
-struct rcumap_bucket *rcumap__cache_take(struct rcumap *map, uint32_t n) RCUMAP_INTERNAL;
-void rcumap__retire_table(struct rcumap *map, struct rcumap_table *t) RCUMAP_INTERNAL;
-/* The slot word that publishes bucket b: its pointer, with its filter when it fits. */
-static inline uintptr_t slot_word(const struct rcumap_bucket *b)
-{
-	uintptr_t p = (uintptr_t)b;
-#if SLOT_FILTER_OK
-	uintptr_t f = 0;
-
-	if (b == &rcumap_empty || (p >> SLOT_FILTER_SHIFT))
-		return p;
-#ifdef RCUMAP_BROKEN_SLOT_FILTER
-	for (uint32_t i = 1; i < b->n; i++)  /* negative control: rec[0] has no bit */
-#else
-	for (uint32_t i = 0; i < b->n; i++)
-#endif
-		f |= (uintptr_t)1 << filter_bit(rec_hash(&b->rec[i]));
-	p |= SLOT_FILTERED | f << SLOT_FILTER_SHIFT;
-#endif
-	return p;
-}
-
-void rcumap__free_entry(struct rcumap *map, const struct rcumap_rec *r) RCUMAP_INTERNAL;
-
-/* resize.c */
 struct rcumap_table *rcumap__table_alloc(struct rcumap *map, size_t slots,
 					 uint64_t gen, uintptr_t fill) RCUMAP_INTERNAL;
 void rcumap__table_free(struct rcumap *map, struct rcumap_table *t) RCUMAP_INTERNAL;
+/* Buckets a callback keeps for the cache, one list per record count (linked through bag_next). */
+struct rcumap_keep {
+	struct rcumap_bucket *first[CACHE_CLASSES + 1], *last[CACHE_CLASSES + 1];
+	size_t bytes[CACHE_CLASSES + 1];
+};
+void rcumap__keep(struct rcumap_keep *k, struct rcumap_bucket *b) RCUMAP_INTERNAL;
+void rcumap__keep_splice(struct rcumap_stripe *st, struct rcumap_keep *k) RCUMAP_INTERNAL;
+void rcumap__keep_free(struct rcumap *map, struct rcumap_keep *k) RCUMAP_INTERNAL;
+void rcumap__cache_flush(struct rcumap *map) RCUMAP_INTERNAL;
+
+/* reclaim.c */
+void rcumap__free_entry(struct rcumap *map, const struct rcumap_rec *r) RCUMAP_INTERNAL;
+void rcumap__retire_bucket(struct rcumap *map, struct rcumap_stripe *st,
+			   struct rcumap_bucket *b, uint32_t dead) RCUMAP_INTERNAL;
+void rcumap__retire_table(struct rcumap *map, struct rcumap_table *t) RCUMAP_INTERNAL;
+void rcumap__stripe_unlock(struct rcumap *map, struct rcumap_stripe *st) RCUMAP_INTERNAL;
+void rcumap__drain(struct rcumap *map, int idle) RCUMAP_INTERNAL;
+
+/* migrate.c */
 int rcumap__fill_dest(struct rcumap *map, struct rcumap_table *t,
 		      struct rcumap_table *nt, size_t d) RCUMAP_INTERNAL;
 int rcumap__migrate_locked(struct rcumap *map, size_t budget) RCUMAP_INTERNAL;
-void rcumap__maybe_resize(struct rcumap *map) RCUMAP_INTERNAL;
-size_t rcumap__slots_round(const struct rcumap *map, size_t slots) RCUMAP_INTERNAL;
 void rcumap__walk_live(struct rcumap_table *t,
 		       void (*fn)(const struct rcumap_rec *r, size_t idx, void *arg),
 		       void *arg) RCUMAP_INTERNAL;
 
-/* iter.c */
-void rcumap__iter_debug_stop(struct rcumap *map) RCUMAP_INTERNAL;
+/* resize.c */
+size_t rcumap__slots_round(const struct rcumap *map, size_t slots) RCUMAP_INTERNAL;
+void rcumap__maybe_resize(struct rcumap *map) RCUMAP_INTERNAL;
+int rcumap__resize_to(struct rcumap *map, size_t want) RCUMAP_INTERNAL;
 
-#ifdef RCUMAP_DEBUG
-#include <stdio.h>
-#include <stdlib.h>
-/* Debug builds stop loudly on misuse that release builds cannot detect cheaply. */
-#define debug_fail(...) \
-	do { fprintf(stderr, "rcumap: " __VA_ARGS__); fputc('\n', stderr); abort(); } while (0)
-#else
-#define debug_fail(...) do { } while (0)
-#endif
+/* ---- publishing a bucket --------------------------------------------------------- */
+
+#include "broken.h"
+
+/* The slot word that publishes bucket b: its pointer, with its filter when it fits. */
+static inline uintptr_t slot_word(const struct rcumap_bucket *b)
+{
+	uintptr_t p = (uintptr_t)b;
+
+	if (!SLOT_FILTER_OK || b == &rcumap_empty || (uint64_t)p >> SLOT_FILTER_SHIFT)
+		return p;
+	return p | slot_filter(b, broken_slot_filter_first());
+}
 
 #endif /* RCUMAP_INTERNAL_H */

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* iter.c: exactly-once traversal in hash order: the in-section iterator and the cursor scan. */
-#include "atomics.h"
-#include "internal.h"
+#include "lookup.h"
 
 /*
  * Positions are points in the space of bit-reversed 32-bit hashes
@@ -11,20 +10,10 @@
  * increasing intervals, and a position stays meaningful when the table
  * doubles or halves. A step reads the authoritative bucket for the current
  * position, returns its entries in [pos, end of interval), and moves pos to
- * the end: every position is covered by exactly one step (guarantees B, C).
+ * the end: every position is covered by exactly one step (guarantees T2, T3).
  */
 
 #define ITER_MAGIC 0x52455449u  /* "ITER" */
-
-/*
- * Negative controls for make check (docs/iteration.md): each breaks one rule
- * on purpose so the iteration tests can prove they catch it.
- */
-#ifdef RCUMAP_BROKEN_ITER_NO_FILTER
-#define BROKEN_NO_FILTER 1   /* return a bucket's entries outside [pos, end) */
-#else
-#define BROKEN_NO_FILTER 0
-#endif
 
 /* The record's position in hash order. */
 static inline uint64_t rec_pos(const struct rcumap_rec *r)
@@ -34,7 +23,7 @@ static inline uint64_t rec_pos(const struct rcumap_rec *r)
 
 static inline int in_step(uint64_t p, uint64_t pos, uint64_t end)
 {
-	return BROKEN_NO_FILTER || (p >= pos && p < end);
+	return broken_iter_no_filter() || (p >= pos && p < end);
 }
 
 /*
@@ -60,103 +49,14 @@ static inline void prefetch_ahead(const struct rcumap_table *t, uint64_t pos)
 		__builtin_prefetch(slot_bucket(load_relaxed(&t->slots[rev32((uint32_t)pb) & t->mask])));
 }
 
-/* locate_bucket (internal.h) for position pos, after a prefetch for the steps ahead. */
+/* locate_bucket (lookup.h) for position pos, after a prefetch for the steps ahead. */
 static const struct rcumap_bucket *locate_pos(struct rcumap *map, uint64_t pos,
 					      uint64_t *endp)
 {
-	/* Pairs with the release stores of map->cur; here only to aim the prefetch. */
+	/* O5: pairs with the release store of map->cur; here only to aim the prefetch. */
 	prefetch_ahead(load_acquire(&map->cur), pos);
 	return locate_bucket(map, rev32((uint32_t)pos), endp);
 }
-
-/* ---- debug: was the read section the iterator started in left? ------------ */
-
-#ifdef RCUMAP_DEBUG
-/*
- * Every rcumap_iter_init takes a ticket. A chain of call_rcu callbacks
- * (one queued at a time per map) publishes in dbg_done the highest ticket
- * handed out before the callback was queued: once a ticket is covered, a
- * grace period began after that init and has ended, so the read section the
- * init ran in is over. No false alarm is possible; a late use goes unnoticed
- * until a grace period has completed and the ticket's callback has run (the
- * call_rcu worker's delay, ~10 ms, or an rcu_barrier).
- */
-static void dbg_queue(struct rcumap *map);
-
-static void dbg_callback(struct rcu_head *rh)
-{
-	struct rcumap *map = container_of(rh, struct rcumap, dbg_rh);
-
-	/* Publishes coverage; pairs with the acquire load in dbg_check(). */
-	store_release(&map->dbg_done, map->dbg_queued_upto);
-	/* Ends this link of the chain; seq_cst against the ticket increment below. */
-	store_seq_cst(&map->dbg_queued, 0);
-	/* seq_cst: either we see a newer ticket here or its init sees dbg_queued == 0. */
-	if (load_seq_cst(&map->dbg_req) > map->dbg_queued_upto &&
-	    !load_relaxed(&map->dbg_stopping))  /* set before destroy's barriers */
-		dbg_queue(map);
-}
-
-static void dbg_queue(struct rcumap *map)
-{
-	int zero = 0;
-
-	/* seq_cst: pairs with the store and load in dbg_callback(). */
-	if (cas_seq_cst(&map->dbg_queued, &zero, 1)) {
-		/* seq_cst: read after winning the queue, so it covers our ticket. */
-		map->dbg_queued_upto = load_seq_cst(&map->dbg_req);
-		map->flavor->update_call_rcu(&map->dbg_rh, dbg_callback);
-	}
-}
-
-static void dbg_ticket(struct rcumap *map, struct rcumap_iter *it)
-{
-	if (!map->flavor->read_ongoing())
-		debug_fail("rcumap_iter_init called outside a read section");
-	/* seq_cst: pairs with the load in dbg_callback() (see there). */
-	it->section = add_fetch_seq_cst(&map->dbg_req, 1);
-	dbg_queue(map);
-}
-
-static void dbg_check(struct rcumap *map, const struct rcumap_iter *it)
-{
-	if (it->map != map)
-		debug_fail("rcumap_iter_next: iterator used on another map than the one it was initialised for");
-	if (!map->flavor->read_ongoing())
-		debug_fail("rcumap_iter_next called outside a read section");
-	/* Pairs with the release store in dbg_callback(). */
-	if (load_acquire(&map->dbg_done) >= it->section)
-		debug_fail("rcumap_iter_next: the read section it started in has ended "
-			   "(a grace period completed since rcumap_iter_init)");
-}
-
-void rcumap__iter_debug_stop(struct rcumap *map)
-{
-	/* Stops the chain; ordered before the barriers by their own synchronisation. */
-	store_relaxed(&map->dbg_stopping, 1);
-	do
-		map->flavor->barrier();
-	/* Acquire: the callback's last accesses to the map happen before we free it. */
-	while (load_acquire(&map->dbg_queued));
-}
-#else
-static inline void dbg_ticket(struct rcumap *map, struct rcumap_iter *it)
-{
-	(void)map;
-	it->section = 0;
-}
-
-static inline void dbg_check(struct rcumap *map, const struct rcumap_iter *it)
-{
-	(void)map;
-	(void)it;
-}
-
-void rcumap__iter_debug_stop(struct rcumap *map)
-{
-	(void)map;
-}
-#endif
 
 /* ---- the in-section iterator ---------------------------------------------- */
 
@@ -170,7 +70,7 @@ int rcumap_iter_init(struct rcumap *map, struct rcumap_iter *it)
 	it->end = 0;
 	it->idx = 0;
 	it->magic = ITER_MAGIC;
-	dbg_ticket(map, it);
+	rcumap__iter_debug_ticket(map, it);
 	return 0;
 }
 
@@ -181,7 +81,7 @@ int rcumap_iter_next(struct rcumap *map, struct rcumap_iter *it, const void **ke
 		debug_fail("rcumap_iter_next: iterator not initialised by rcumap_iter_init");
 		return -EINVAL;
 	}
-	dbg_check(map, it);
+	rcumap__iter_debug_check(map, it);
 	if (unlikely(!map || it->map != map))
 		return -EINVAL;
 	for (;;) {
@@ -194,7 +94,7 @@ int rcumap_iter_next(struct rcumap *map, struct rcumap_iter *it, const void **ke
 				if (!in_step(rec_pos(r), it->pos, it->end))
 					continue;
 				if (key)
-					*key = rcumap__rec_key(r);
+					*key = rec_key(r);
 				if (len)
 					*len = rec_len(r);
 				if (value)
@@ -215,7 +115,7 @@ int rcumap_iter_next(struct rcumap *map, struct rcumap_iter *it, const void **ke
 
 static void emit(const struct rcumap_rec *r, rcumap_scan_fn fn, void *arg)
 {
-	fn(rcumap__rec_key(r), rec_len(r), r->value, arg);
+	fn(rec_key(r), rec_len(r), r->value, arg);
 }
 
 /*
@@ -231,7 +131,7 @@ static void scan_step(const struct rcumap_bucket *b, uint64_t *pos, uint64_t end
 
 	for (uint32_t i = 0; i < b->n; i++)
 		in += in_step(rec_pos(&b->rec[i]), *pos, end);
-	if (BROKEN_NO_FILTER || *n + in <= max) {
+	if (broken_iter_no_filter() || *n + in <= max) {
 		/* The whole step fits: bucket order will do. */
 		for (uint32_t i = 0; i < b->n; i++)
 			if (in_step(rec_pos(&b->rec[i]), *pos, end))

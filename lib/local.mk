@@ -9,19 +9,28 @@ lib_LTLIBRARIES = librcumap.la
 # Named once: the debug and deliberately broken iteration test binaries
 # compile these same sources in with their own switches (see make check).
 RCUMAP_LIB_SOURCES = \
-	lib/internal.h \
 	lib/atomics.h \
-	lib/siphash.h \
+	lib/broken.h \
+	lib/debug.h \
 	lib/hash.h \
+	lib/hooks.h \
+	lib/internal.h \
+	lib/lookup.h \
+	lib/siphash.h \
+	lib/tsan.h \
 	lib/hash.c \
-	lib/map.c \
-	lib/bucket.c \
-	lib/resize.c \
-	lib/reclaim.c \
 	lib/stripe.c \
-	lib/validate.c \
+	lib/stats.c \
+	lib/debug.c \
+	lib/mem.c \
+	lib/reclaim.c \
+	lib/migrate.c \
+	lib/resize.c \
+	lib/map.c \
+	lib/lookup.c \
+	lib/update.c \
 	lib/iter.c \
-	lib/torture.h
+	lib/validate.c
 librcumap_la_SOURCES = $(RCUMAP_LIB_SOURCES)
 # -version-info current:revision:age, updated by the libtool rules before a
 # release (interfaces added: c+1:0:a+1; removed or changed: c+1:0:0).
@@ -29,7 +38,7 @@ librcumap_la_SOURCES = $(RCUMAP_LIB_SOURCES)
 # files are named rcumap__<word> and stay hidden. tests/installed.sh checks
 # that the exports are exactly the functions declared in include/rcumap.h.
 librcumap_la_LDFLAGS = \
-	-version-info 0:0:0 \
+	-version-info 0:1:0 \
 	-export-symbols-regex '^rcumap_[a-z]' \
 	$(NO_UNDEFINED_LDFLAGS)
 librcumap_la_LIBADD = $(PTHREAD_LIBS)

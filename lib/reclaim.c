@@ -1,21 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-/* reclaim.c: retirement through call_rcu, and the callbacks that free. */
+/* reclaim.c: retirement through call_rcu, in bags, and the callbacks that free or cache. */
 #include <sched.h>
 
-#include "atomics.h"
 #include "internal.h"
 
 /*
  * Every retire counts in the retiring thread's stripe and every reclaim in
  * a stripe's reclaimed counters, so retired - reclaimed is what is pending.
- * The counters order nothing; call_rcu orders the frees after the grace
- * period.
+ * The counters order nothing (O8); call_rcu orders the frees after the
+ * grace period (O7).
  */
 
 /* Free one removed entry: its value (through free_value) and its key copy. */
 void rcumap__free_entry(struct rcumap *map, const struct rcumap_rec *r)
 {
-	size_t kb = rcumap__key_bytes(r);
+	size_t kb = rec_key_bytes(r);
 
 	if (map->free_value)
 		map->free_value(r->value, map->free_value_arg);
@@ -31,19 +30,18 @@ static void dead_entries(const struct rcumap_bucket *b, uint64_t *n, uint64_t *b
 	*n = *bytes = 0;
 	if (kind == DEAD_ENTRY) {
 		*n = 1;
-		*bytes = rcumap__key_bytes(&b->rec[b->dead & DEAD_IDX_MASK]);
+		*bytes = rec_key_bytes(&b->rec[b->dead & DEAD_IDX_MASK]);
 	} else if (kind == DEAD_ALL) {
 		*n = b->n;
 		for (uint32_t i = 0; i < b->n; i++)
-			*bytes += rcumap__key_bytes(&b->rec[i]);
+			*bytes += rec_key_bytes(&b->rec[i]);
 	}
 }
 
 /* What one callback reclaimed, counted once at its end, and the buckets it keeps. */
 struct tally {
 	uint64_t entries, entry_bytes, buckets, bucket_bytes;
-	struct rcumap_bucket *keep[CACHE_CLASSES + 1], *tail[CACHE_CLASSES + 1];
-	size_t keep_bytes[CACHE_CLASSES + 1];
+	struct rcumap_keep keep;
 };
 
 static void tally_count(struct rcumap *map, struct rcumap_stripe *st, const struct tally *t)
@@ -73,78 +71,11 @@ static void reclaim_bucket(struct rcumap *map, struct rcumap_bucket *b, struct t
 	t->entries += n;
 	t->entry_bytes += bytes;
 	t->buckets++;
-	t->bucket_bytes += rcumap__bucket_size(b->n);
-#ifdef RCUMAP_BROKEN_SKIP_FREE
-	static unsigned skipped;  /* one callback thread: no race */
-
-	if (++skipped % 256 == 0)
-		return;  /* negative control: counted as reclaimed, never freed */
-#endif
-	if (keep && map->cache && b->n <= CACHE_CLASSES) {
-		/* A cached bucket's fields are not kept (torture poisons them): only its list. */
-		uint32_t cls = b->n;
-
-		TORTURE_CACHE_PUT(b, RCUMAP_KIND_BUCKET);
-		if (!t->keep[cls])
-			t->tail[cls] = b;
-		b->bag_next = t->keep[cls];
-		t->keep[cls] = b;
-		t->keep_bytes[cls] += rcumap__bucket_size(cls);
-		return;
-	}
-	rcumap__bucket_free(map, b);
-}
-
-/* Free a list of cached buckets of n records, linked through bag_next. */
-static void free_list(struct rcumap *map, struct rcumap_bucket *b, uint32_t n)
-{
-	while (b) {
-		struct rcumap_bucket *next = b->bag_next;
-
-		rcumap__free(map, b, rcumap__bucket_size(n), RCUMAP_KIND_BUCKET);
-		b = next;
-	}
-}
-
-/*
- * Move t's kept buckets into st's cache while it is under CACHE_BYTES (st
- * locked); what does not fit stays in t, for keep_free after the unlock.
- */
-static void keep_splice(struct rcumap_stripe *st, struct tally *t)
-{
-	for (uint32_t n = 1; n <= CACHE_CLASSES; n++) {
-		if (!t->keep[n] || st->cache_bytes >= CACHE_BYTES)
-			continue;
-		t->tail[n]->bag_next = st->cache[n];
-		st->cache[n] = t->keep[n];
-		st->cache_bytes += t->keep_bytes[n];
-		t->keep[n] = NULL;
-	}
-}
-
-static void keep_free(struct rcumap *map, struct tally *t)
-{
-	for (uint32_t n = 1; n <= CACHE_CLASSES; n++)
-		free_list(map, t->keep[n], n);
-}
-
-/* A bucket of n records from the caller's stripe cache, or NULL. */
-struct rcumap_bucket *rcumap__cache_take(struct rcumap *map, uint32_t n)
-{
-	struct rcumap_stripe *st = rcumap__stripe_trylock(map);
-	struct rcumap_bucket *b;
-
-	if (!st)
-		return NULL;
-	b = st->cache[n];
-	if (b) {
-		st->cache[n] = b->bag_next;
-		st->cache_bytes -= rcumap__bucket_size(n);
-	}
-	rcumap__stripe_unlock(map, st);
-	if (b)
-		TORTURE_CACHE_GET(b, RCUMAP_KIND_BUCKET);
-	return b;
+	t->bucket_bytes += bucket_size(b->n);
+	if (keep && map->cache && b->n <= CACHE_CLASSES)
+		rcumap__keep(&t->keep, b);
+	else
+		rcumap__bucket_free(map, b);
 }
 
 /* Callback of a bucket retired alone (its retirer could not lock its stripe). */
@@ -183,29 +114,41 @@ static inline void prefetch_dead(const struct rcumap_bucket *b)
 
 /*
  * Hand the open bag to free carrier c. Stripe locked; the unlock queues the
- * carrier on call_rcu (rcumap__carrier_queue), so that no call_rcu runs
+ * carrier on call_rcu (carrier_queue), so that no call_rcu runs
  * under the lock. calling counts carriers between the two steps.
  */
 static void bag_take(struct rcumap_stripe *st, struct rcumap_carrier *c)
 {
+	assert_stripe_locked(st);
 	c->first = st->bag;
 	c->busy = 1;
 	st->bag = NULL;
 	st->bag_n = 0;
 	st->queued = st->added;
 	st->due = c;
-	/* Counter; the release decrement in rcumap__carrier_queue orders the queueing. */
+	/* O6: a counter; the release decrement in carrier_queue orders the queueing. */
 	add_relaxed(&st->calling, 1);
 }
 
-void rcumap__carrier_queue(struct rcumap *map, struct rcumap_stripe *st,
-			   struct rcumap_carrier *c)
+static void carrier_queue(struct rcumap *map, struct rcumap_stripe *st,
+			  struct rcumap_carrier *c)
 {
 	/* Pairs with tsan_acquire in carrier_reclaim. */
 	tsan_release(&c->rh);
 	map->flavor->update_call_rcu(&c->rh, carrier_reclaim);
-	/* The call_rcu above before it; pairs with the acquire load in rcumap__drain. */
+	/* O6: the call_rcu above before it; pairs with the acquire load in rcumap__drain. */
 	sub_release(&st->calling, 1);
+}
+
+/* Unlock st, then queue the carrier the section took, if any (no call_rcu under the lock). */
+void rcumap__stripe_unlock(struct rcumap *map, struct rcumap_stripe *st)
+{
+	struct rcumap_carrier *c = st->due;
+
+	st->due = NULL;
+	rcumap__stripe_drop(st);
+	if (c)
+		carrier_queue(map, st, c);
 }
 
 /* A free carrier of st, or NULL; *busy receives whether any is in flight. */
@@ -227,7 +170,7 @@ static struct rcumap_carrier *carrier_free(struct rcumap_stripe *st, int *busy)
  * A bag's callback: every bucket in it is past its grace period (the last
  * was added before the carrier was queued). Then, under the stripe lock,
  * the carrier is free again, and it takes the stripe's open bag if there is
- * one, which keeps invariant I9 (internal.h).
+ * one, which keeps invariant I9 (docs/design.md).
  */
 static void carrier_reclaim(struct rcu_head *rh)
 {
@@ -237,7 +180,7 @@ static void carrier_reclaim(struct rcu_head *rh)
 	struct rcumap_bucket *b, *next;
 	struct tally t = { 0 };
 
-	/* Pairs with tsan_release in rcumap__carrier_queue. */
+	/* Pairs with tsan_release in carrier_queue. */
 	tsan_acquire(rh);
 	map = c->map;
 	st = &map->stripe[c->stripe];
@@ -263,7 +206,7 @@ static void carrier_reclaim(struct rcu_head *rh)
 		 * map. Give the buckets back, and try the hand-over again after
 		 * the next grace period with an empty bag (the carrier stays busy).
 		 */
-		keep_free(map, &t);
+		rcumap__keep_free(map, &t.keep);
 		c->first = NULL;
 		/* Pairs with tsan_acquire at the top of this callback. */
 		tsan_release(&c->rh);
@@ -275,60 +218,47 @@ static void carrier_reclaim(struct rcu_head *rh)
 	c->busy = 0;
 	if (st->bag)
 		bag_take(st, c);
-	keep_splice(st, &t);
+	rcumap__keep_splice(st, &t.keep);
 	rcumap__stripe_unlock(map, st);
-	keep_free(map, &t);
+	rcumap__keep_free(map, &t.keep);
 	/* Pairs with tsan_acquire(map) after the barrier in rcumap__drain. */
 	tsan_release(map);
 }
 
 /* Put b in st's open bag (st locked), and queue the bag when it is due. */
-static void bag_add(struct rcumap *map, struct rcumap_stripe *st, struct rcumap_bucket *b)
+static void bag_add(struct rcumap_stripe *st, struct rcumap_bucket *b)
 {
 	int busy;
 	struct rcumap_carrier *c = carrier_free(st, &busy);
 
-#ifdef RCUMAP_BROKEN_BAG_LATE
-	static __thread struct rcumap_carrier *late;  /* last carrier this thread queued */
-
-	if (late && late->busy) {
-		/* Negative control: b joins a bag already on call_rcu's queue. */
-		b->bag_next = late->first;
-		late->first = b;
-		st->added++;
+	assert_stripe_locked(st);
+	if (broken_bag_late_join(st, b))  /* broken.h: BAG_LATE only */
 		return;
-	}
-	late = NULL;
-	if (c && (st->bag_n + 1 >= BAG_MIN || !busy))
-		late = c;
-#endif
 	b->bag_next = st->bag;
 	st->bag = b;
 	st->bag_n++;
 	st->added++;
-	if (c && (st->bag_n >= BAG_MIN || !busy))
+	if (c && (st->bag_n >= BAG_MIN || !busy)) {
+		broken_bag_late_note(c);  /* broken.h: BAG_LATE only */
 		bag_take(st, c);
+	}
 }
 
 /* Torture builds: report the objects a retired bucket takes with it. */
 static void torture_retire_bucket(const struct rcumap_bucket *b)
 {
-#ifdef RCUMAP_TORTURE
 	uint32_t kind = b->dead & DEAD_KIND_MASK, lo = b->dead & DEAD_IDX_MASK, hi = lo + 1;
 
 	if (kind == DEAD_ALL) {
 		lo = 0;
 		hi = b->n;
 	}
-	for (uint32_t i = lo; kind != DEAD_NONE && i < hi; i++) {
+	for (uint32_t i = lo; TORTURE_ON && kind != DEAD_NONE && i < hi; i++) {
 		TORTURE_RETIRE(b->rec[i].value, RCUMAP_TORTURE_KIND_VALUE);
-		if (kind != DEAD_VALUE && rcumap__key_bytes(&b->rec[i]))
+		if (kind != DEAD_VALUE && rec_key_bytes(&b->rec[i]))
 			TORTURE_RETIRE(b->rec[i].key.ext, RCUMAP_KIND_ENTRY);
 	}
 	TORTURE_RETIRE(b, RCUMAP_KIND_BUCKET);
-#else
-	(void)b;
-#endif
 }
 
 /*
@@ -346,26 +276,12 @@ void rcumap__retire_bucket(struct rcumap *map, struct rcumap_stripe *st,
 	b->dead = dead;
 	dead_entries(b, &n, &bytes);
 	rcumap__count_retired(map, st, RCUMAP_KIND_ENTRY, n, bytes);
-	rcumap__count_retired(map, st, RCUMAP_KIND_BUCKET, 1, rcumap__bucket_size(b->n));
+	rcumap__count_retired(map, st, RCUMAP_KIND_BUCKET, 1, bucket_size(b->n));
 	torture_retire_bucket(b);
-#ifdef RCUMAP_BROKEN_FREE_NO_GP
-	bucket_reclaim(&b->rh);  /* negative control: no grace period */
-	return;
-#endif
-#ifdef RCUMAP_BROKEN_CACHE_EARLY
-	if (st && map->cache && b->n <= CACHE_CLASSES) {
-		struct tally t = { 0 };
-
-		/* Negative control: reclaimed and cached at once, no grace period. */
-		reclaim_bucket(map, b, &t, 1);
-		tally_count(map, st, &t);
-		keep_splice(st, &t);
-		keep_free(map, &t);
+	if (broken_cache_early(map, st, b))  /* broken.h: CACHE_EARLY only */
 		return;
-	}
-#endif
 	if (st) {
-		bag_add(map, st, b);
+		bag_add(st, b);
 		return;
 	}
 	/* Pairs with tsan_acquire in bucket_reclaim. */
@@ -409,7 +325,7 @@ void rcumap__drain(struct rcumap *map, int idle)
 				pending = 1;  /* destroy: no carrier may still be queued */
 			}
 			rcumap__stripe_unlock(map, st);
-			/* Carriers taken before are queued; pairs with the release in rcumap__carrier_queue. */
+			/* O6: carriers taken before are queued; pairs with the release in carrier_queue. */
 			while (load_acquire(&st->calling))
 				sched_yield();
 		}
@@ -418,19 +334,7 @@ void rcumap__drain(struct rcumap *map, int idle)
 	/* Every callback before the barrier ended with tsan_release(map). */
 	tsan_acquire(map);
 	/* Memory comes back: the bucket caches go to the allocator. */
-	for (int i = 0; i < NSTRIPES; i++) {
-		struct rcumap_stripe *st = &map->stripe[i];
-		struct tally t = { 0 };
-
-		rcumap__stripe_lock(st);
-		for (uint32_t n = 1; n <= CACHE_CLASSES; n++) {
-			t.keep[n] = st->cache[n];
-			st->cache[n] = NULL;
-		}
-		st->cache_bytes = 0;
-		rcumap__stripe_unlock(map, st);
-		keep_free(map, &t);
-	}
+	rcumap__cache_flush(map);
 }
 
 /* Frees a migrated generation and the frozen buckets it still points to. */
@@ -449,7 +353,7 @@ static void table_reclaim(struct rcu_head *rh)
 
 		if (b != &rcumap_empty) {
 			nb++;
-			bytes += rcumap__bucket_size(b->n);
+			bytes += bucket_size(b->n);
 			rcumap__bucket_free(map, b);
 		}
 	}
@@ -467,15 +371,13 @@ static void table_reclaim(struct rcu_head *rh)
  */
 void rcumap__retire_table(struct rcumap *map, struct rcumap_table *t)
 {
-#ifdef RCUMAP_TORTURE
-	for (size_t i = 0; i <= t->mask; i++) {
+	for (size_t i = 0; TORTURE_ON && i <= t->mask; i++) {
 		/* Frozen slots never change again; the freeze CAS was ours or acquired. */
 		struct rcumap_bucket *b = slot_bucket(load_relaxed(&t->slots[i]));
 
 		if (b != &rcumap_empty)
 			TORTURE_RETIRE(b, RCUMAP_KIND_BUCKET);
 	}
-#endif
 	/* Its frozen buckets are counted by table_reclaim: no O(size) pass here. */
 	rcumap__count_retired(map, NULL, RCUMAP_KIND_TABLE, 1, table_size(t->mask + 1));
 	TORTURE_RETIRE(t, RCUMAP_KIND_TABLE);
@@ -484,3 +386,26 @@ void rcumap__retire_table(struct rcumap *map, struct rcumap_table *t)
 	tsan_release(&t->rh);
 	map->flavor->update_call_rcu(&t->rh, table_reclaim);
 }
+
+/* ---- negative controls (broken.h) ---------------------------------------------- */
+
+#ifdef RCUMAP_BROKEN_CACHE_EARLY
+/* CACHE_EARLY: reclaim b and put it in st's cache at once, with no grace period. */
+int rcumap__broken_cache_now(struct rcumap *map, struct rcumap_stripe *st,
+			     struct rcumap_bucket *b)
+{
+	struct tally t = { 0 };
+
+	if (!st || !map->cache || b->n > CACHE_CLASSES)
+		return 0;
+	reclaim_bucket(map, b, &t, 1);
+	tally_count(map, st, &t);
+	rcumap__keep_splice(st, &t.keep);
+	rcumap__keep_free(map, &t.keep);
+	return 1;
+}
+#endif
+
+#ifdef RCUMAP_BROKEN_BAG_LATE
+__thread struct rcumap_carrier *rcumap__broken_late;  /* the last carrier this thread's bag left on */
+#endif

@@ -1,9 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* resize.c: generations, slot migration behind forwarding marks, policy, clear. */
-#include <stdlib.h>
-#include <sys/mman.h>
-
-#include "atomics.h"
+/* resize.c: the resize policy: when a migration starts, to what size, and who drives it. */
 #include "internal.h"
 
 /*
@@ -16,8 +12,10 @@
 #define GROW_LOAD 2
 #define SHRINK_DIV 4
 
-static size_t policy_target(const struct rcumap *map, size_t size, size_t count)
+static size_t policy_target(const struct rcumap *map, size_t size)
 {
+	long c = rcumap__count_sum(map);
+	size_t count = c < 0 ? 0 : (size_t)c;
 	size_t t = size;
 
 	if (count > GROW_LOAD * size) {
@@ -32,208 +30,14 @@ static size_t policy_target(const struct rcumap *map, size_t size, size_t count)
 	return t;
 }
 
-/*
- * Tables of at least this many bytes that start all UNFILLED (0) come from
- * mmap with MAP_POPULATE when the map has no user allocator: the kernel
- * hands over zeroed, mapped pages in one call (about 1 ms for 8 MiB here).
- * From malloc such a table cost its first user a pass over every byte
- * (glibc raises its mmap threshold after large frees, then clears big
- * callocs itself); lazily zeroed pages (plain calloc or mmap) moved a page
- * fault of some 16 us into the first lookup that followed a forwarding mark
- * onto each page (measured: p99.9 lookup latency 16x during resizes).
- */
-#define TABLE_MMAP_BYTES ((size_t)64 << 10)
-
-struct rcumap_table *rcumap__table_alloc(struct rcumap *map, size_t slots,
-					 uint64_t gen, uintptr_t fill)
+/* slots rounded up to a power of two, at least the map's min_slots (1 without a map). */
+size_t rcumap__slots_round(const struct rcumap *map, size_t slots)
 {
-	size_t bytes = table_size(slots);
-	/* Unfilled slots are 0: fresh pages need no pass over them. */
-	int zeroed = fill == SLOT_UNFILLED && !map->alloc;
-	int mapped = zeroed && bytes >= TABLE_MMAP_BYTES;
-	struct rcumap_table *t;
+	size_t s = map ? map->min_slots : 1;
 
-	if (mapped) {
-		t = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-		if (t == MAP_FAILED)
-			return NULL;
-	} else {
-		t = zeroed ? calloc(1, bytes) : rcumap__alloc(map, bytes, RCUMAP_KIND_TABLE);
-		if (!t)
-			return NULL;
-	}
-	t->map = map;
-	t->gen = gen;
-	t->mask = slots - 1;
-	t->next = NULL;
-	t->migrate_pos = 0;
-	t->mapped = mapped;
-	for (size_t i = 0; !zeroed && i < slots; i++)
-		t->slots[i] = fill;
-	return t;
-}
-
-void rcumap__table_free(struct rcumap *map, struct rcumap_table *t)
-{
-	size_t bytes = table_size(t->mask + 1);
-
-	if (t->mapped)
-		munmap(t, bytes);
-	else
-		rcumap__free(map, t, bytes, RCUMAP_KIND_TABLE);
-}
-
-/*
- * The slots of t whose entries go to slot d of nt: one slot when growing,
- * size(t)/size(nt) slots when shrinking, as first + k * step.
- */
-static void dest_sources(const struct rcumap_table *t, const struct rcumap_table *nt,
-			 size_t d, size_t *first, size_t *step, size_t *count)
-{
-	if (nt->mask >= t->mask) {
-		*first = d & t->mask;
-		*step = 1;
-		*count = 1;
-	} else {
-		*first = d;
-		*step = nt->mask + 1;
-		*count = (t->mask + 1) / (nt->mask + 1);
-	}
-}
-
-/* Freeze slot i of t (idempotent); returns its bucket, immutable from now on. */
-static struct rcumap_bucket *freeze(struct rcumap_table *t, size_t i)
-{
-	/* Pairs with the slot CAS that published the bucket. */
-	uintptr_t s = load_acquire(&t->slots[i]);
-
-	/*
-	 * The forwarding mark: release orders t->next (stored earlier) before
-	 * the mark for readers who acquire it; acquire pairs with the writer
-	 * whose bucket we freeze, so we copy its contents.
-	 */
-	while (!(s & SLOT_FROZEN) && !cas_acq_rel(&t->slots[i], &s, s | SLOT_FROZEN))
-		;
-	return slot_bucket(s);
-}
-
-/*
- * Make slot d of nt hold its entries: freeze its source slots in t and
- * publish a bucket with their records that hash to d. Idempotent and safe to
- * run from any number of threads at once: the sources are immutable once
- * frozen, so every helper builds the same bucket, and only the first CAS
- * from UNFILLED wins. Must run inside a read section.
- */
-int rcumap__fill_dest(struct rcumap *map, struct rcumap_table *t,
-		      struct rcumap_table *nt, size_t d)
-{
-	size_t first, step, count, k;
-	uint32_t n = 0, j = 0;
-	struct rcumap_bucket *nb;
-	uintptr_t expected = SLOT_UNFILLED;
-
-	/* Pairs with the fill CAS below, when another thread filled it. */
-	if (load_acquire(&nt->slots[d]) != SLOT_UNFILLED)
-		return 0;
-	dest_sources(t, nt, d, &first, &step, &count);
-	for (k = 0; k < count; k++) {
-		const struct rcumap_bucket *b = freeze(t, first + k * step);
-
-		if (b != &rcumap_empty)
-			TORTURE_SEEN(b, RCUMAP_KIND_BUCKET);
-		for (uint32_t i = 0; i < b->n; i++)
-			n += (rec_hash(&b->rec[i]) & nt->mask) == d;
-	}
-	nb = n ? rcumap__bucket_alloc(map, n) : &rcumap_empty;
-#ifdef RCUMAP_BROKEN_FILL_ENOMEM
-	if (!nb) {
-		nb = &rcumap_empty;  /* negative control: loses the slot's entries */
-		n = 0;
-	}
-#endif
-	if (!nb)
-		return -ENOMEM;  /* sources stay frozen: readers use them, contents unchanged */
-	for (k = 0; k < count && n; k++) {
-		/* Frozen above: the acquire in freeze() already ordered its contents. */
-		const struct rcumap_bucket *b = slot_bucket(load_relaxed(&t->slots[first + k * step]));
-
-		for (uint32_t i = 0; i < b->n; i++)
-			if ((rec_hash(&b->rec[i]) & nt->mask) == d)
-				nb->rec[j++] = b->rec[i];
-	}
-	TORTURE_POINT(RCUMAP_TP_MIGRATE);
-	/*
-	 * Publish the filled slot: release orders the bucket contents before
-	 * it; pairs with the acquire slot loads of readers and writers in nt.
-	 */
-	if (!cas_acq_rel(&nt->slots[d], &expected, slot_word(nb)))
-		rcumap__bucket_free(map, nb);  /* another helper filled it first */
-	else if (nb != &rcumap_empty)
-		TORTURE_PUBLISH(nb, RCUMAP_KIND_BUCKET);
-	return 0;
-}
-
-/*
- * Drive the pending migration of the current generation, if any: fill up to
- * budget more slots of the newer generation, and when every slot is filled
- * switch map->cur and retire the old one. Resumable after -ENOMEM. Caller
- * holds resize_lock and a read section.
- */
-int rcumap__migrate_locked(struct rcumap *map, size_t budget)
-{
-	/* cur and next only change under resize_lock, which we hold. */
-	struct rcumap_table *t = load_relaxed(&map->cur);
-	struct rcumap_table *nt;
-	size_t d;
-#ifdef RCUMAP_BROKEN_MIGRATE_SKIP
-	int chunked = budget != SIZE_MAX;
-#endif
-
-	TORTURE_SEEN(t, RCUMAP_KIND_TABLE);
-	/* Only changes under resize_lock, which we hold. */
-	nt = load_relaxed(&t->next);
-	if (!nt)
-		return 0;
-	TORTURE_SEEN(nt, RCUMAP_KIND_TABLE);
-	for (d = t->migrate_pos; d <= nt->mask && budget; d++, budget--) {
-		int r;
-
-#ifdef RCUMAP_BROKEN_MIGRATE_SKIP
-		if (chunked && budget == 1)
-			continue;  /* negative control: the chunk's last slot stays unfilled */
-#endif
-		r = rcumap__fill_dest(map, t, nt, d);
-
-		if (r) {
-			t->migrate_pos = d;
-			return r;
-		}
-	}
-	t->migrate_pos = d;
-	if (d <= nt->mask)
-		return 0;  /* the next update that meets the migration goes on */
-	if (nt->mask > t->mask)
-		add_relaxed(&map->grows, 1);    /* statistics only */
-	else
-		add_relaxed(&map->shrinks, 1);  /* statistics only */
-	TORTURE_POINT(RCUMAP_TP_SWITCH);
-	/*
-	 * Switch generations: every slot of nt is filled, and release orders
-	 * those fills before the switch; pairs with the acquire loads of
-	 * map->cur, so no one starting from cur meets an unfilled slot.
-	 */
-	store_release(&map->cur, nt);
-	/* Statistics for rcumap_stats; order nothing. */
-	store_relaxed(&map->cur_slots, nt->mask + 1);
-	/* Statistics only, as above. */
-	store_relaxed(&map->cur_gen, nt->gen);
-	/* Statistics only, as above. */
-	store_relaxed(&map->migrating, 0);
-#ifndef RCUMAP_BROKEN_TABLE_EARLY
-	rcumap__retire_table(map, t);
-#endif
-	return 0;
+	while (s < slots && s < RCUMAP_SLOTS_MAX)
+		s <<= 1;
+	return s;
 }
 
 /*
@@ -243,15 +47,15 @@ int rcumap__migrate_locked(struct rcumap *map, size_t budget)
  */
 static int start_locked(struct rcumap *map, size_t want, size_t budget)
 {
-	/* Only changes under resize_lock, which we hold. */
-	struct rcumap_table *t = load_relaxed(&map->cur);
+	struct rcumap_table *t = cur_locked(map);
 	size_t size;
 	struct rcumap_table *nt;
 
 	TORTURE_SEEN(t, RCUMAP_KIND_TABLE);
+	debug_assert("I6", next_locked(map, t) == NULL);
 	size = t->mask + 1;
 	if (!want)
-		want = policy_target(map, size, rcumap_count(map));
+		want = policy_target(map, size);
 	if (want == size)
 		return 0;
 	nt = rcumap__table_alloc(map, want, t->gen + 1, SLOT_UNFILLED);
@@ -259,16 +63,13 @@ static int start_locked(struct rcumap *map, size_t want, size_t budget)
 		return -ENOMEM;
 	t->migrate_pos = 0;
 	/*
-	 * Publish the new generation before any slot is frozen; pairs with the
-	 * acquire loads of t->next that follow a forwarding mark.
+	 * O3: publish the new generation before any slot is frozen; pairs with
+	 * the acquire loads of t->next that follow a forwarding mark.
 	 */
 	store_release(&t->next, nt);
-	/* Statistics for rcumap_stats; orders nothing. */
-	store_relaxed(&map->migrating, 1);
+	stat_store(&map->migrating, 1);  /* a copy for rcumap_stats */
 	TORTURE_PUBLISH(nt, RCUMAP_KIND_TABLE);
-#ifdef RCUMAP_BROKEN_TABLE_EARLY
-	rcumap__retire_table(map, t);  /* negative control: still current */
-#endif
+	broken_table_early(map, t);  /* broken.h: TABLE_EARLY only */
 	return rcumap__migrate_locked(map, budget);
 }
 
@@ -287,124 +88,56 @@ static int start_locked(struct rcumap *map, size_t want, size_t budget)
  */
 void rcumap__maybe_resize(struct rcumap *map)
 {
-	/* Pairs with the release store of map->cur. */
+	/* O5: pairs with the release store of map->cur. */
 	struct rcumap_table *t = load_acquire(&map->cur);
 	size_t size;
 
 	TORTURE_SEEN(t, RCUMAP_KIND_TABLE);
 	size = t->mask + 1;
-	/* A hint only; re-read under the lock. */
-	if (!load_relaxed(&t->next) && policy_target(map, size, rcumap_count(map)) == size)
+	/* Relaxed: a hint only; re-read under the lock. */
+	if (!load_relaxed(&t->next) && policy_target(map, size) == size)
 		return;
-	if (pthread_mutex_trylock(&map->resize_lock))
+	if (!resize_trylock(map))
 		return;
-	/* Under the lock: stable. */
-	if (load_relaxed(&load_relaxed(&map->cur)->next))
+	if (next_locked(map, cur_locked(map)))
 		(void)rcumap__migrate_locked(map, MIGRATE_CHUNK);
 	else
 		(void)start_locked(map, 0, MIGRATE_CHUNK);
-	pthread_mutex_unlock(&map->resize_lock);
+	resize_unlock(map);
 }
 
-int rcumap_resize(struct rcumap *map, size_t slots)
+/*
+ * rcumap_resize's work: finish a pending migration, then migrate to want
+ * slots (0: the policy's size). Caller holds a read section.
+ *
+ * resize_lock's holders are updates moving a migration on by one chunk
+ * (microseconds), or an rcumap_resize or rcumap_clear, which hold it for a
+ * whole migration or clear and mark it with resize_exclusive. The first are
+ * waited for; the second give -EBUSY, unless the table already has the
+ * size asked for and no migration is pending, when there is nothing to do.
+ */
+int rcumap__resize_to(struct rcumap *map, size_t want)
 {
-	size_t want;
 	int r;
 
-	if (!map || slots > RCUMAP_SLOTS_MAX)
-		return -EINVAL;
-	want = slots ? rcumap__slots_round(map, slots) : 0;
-	map->flavor->read_lock();
-	if (pthread_mutex_trylock(&map->resize_lock)) {
-		map->flavor->read_unlock();
-		return -EBUSY;
+	if (!resize_trylock(map)) {
+		/* Relaxed: a hint about the holder, set and cleared under the lock. */
+		if (load_relaxed(&map->resize_exclusive)) {
+			/* Relaxed: copies for rcumap_stats, a hint as well. */
+			if (want && !stat_load(&map->migrating) && stat_load(&map->cur_slots) == want)
+				return 0;
+			return -EBUSY;
+		}
+		resize_lock(map);
 	}
+	/* Relaxed: only written under the lock, which we hold. */
+	store_relaxed(&map->resize_exclusive, 1);
 	/* Finish a pending migration first, then start the one asked for. */
 	r = rcumap__migrate_locked(map, SIZE_MAX);
 	if (r == 0)
 		r = start_locked(map, want, SIZE_MAX);
-	pthread_mutex_unlock(&map->resize_lock);
-	map->flavor->read_unlock();
+	/* Relaxed: as above. */
+	store_relaxed(&map->resize_exclusive, 0);
+	resize_unlock(map);
 	return r;
-}
-
-int rcumap_clear(struct rcumap *map)
-{
-	struct rcumap_table *t;
-	int r;
-
-	if (!map)
-		return -EINVAL;
-	map->flavor->read_lock();
-	pthread_mutex_lock(&map->resize_lock);
-	r = rcumap__migrate_locked(map, SIZE_MAX);
-	if (r)
-		goto out;
-	/* Under the lock: no migration can start, so no slot gets frozen. */
-	t = load_relaxed(&map->cur);
-	TORTURE_SEEN(t, RCUMAP_KIND_TABLE);
-	for (size_t i = 0; i <= t->mask; i++) {
-		/* Pairs with the slot CAS that published the bucket. */
-		uintptr_t s = load_acquire(&t->slots[i]);
-
-		/*
-		 * Unpublish the bucket; acquire on failure pairs with the
-		 * concurrent writer whose bucket we retry on. The empty bucket
-		 * has no contents to order.
-		 */
-		while (s != SLOT_EMPTY && !cas_acq_rel(&t->slots[i], &s, SLOT_EMPTY))
-			;
-		if (s != SLOT_EMPTY) {
-			struct rcumap_bucket *b = slot_bucket(s);
-
-			rcumap__count_add(map, NULL, -(long)b->n);
-			rcumap__retire_bucket(map, NULL, b, DEAD_ALL);
-		}
-	}
-out:
-	pthread_mutex_unlock(&map->resize_lock);
-	map->flavor->read_unlock();
-	return r;
-}
-
-/*
- * Visit every live record exactly once, with the index of its slot in the
- * newest generation. With a migration pending, a filled slot of the newer
- * generation is authoritative, and an unfilled one still has its records in
- * its source slots, filtered by hash. Not safe against concurrent updates.
- */
-void rcumap__walk_live(struct rcumap_table *t,
-		       void (*fn)(const struct rcumap_rec *r, size_t idx, void *arg),
-		       void *arg)
-{
-	struct rcumap_table *nt = t->next;
-
-	if (!nt) {
-		for (size_t i = 0; i <= t->mask; i++) {
-			const struct rcumap_bucket *b = slot_bucket(t->slots[i]);
-
-			for (uint32_t k = 0; k < b->n; k++)
-				fn(&b->rec[k], i, arg);
-		}
-		return;
-	}
-	for (size_t d = 0; d <= nt->mask; d++) {
-		size_t first, step, count;
-
-		if (nt->slots[d] != SLOT_UNFILLED) {
-			const struct rcumap_bucket *b = slot_bucket(nt->slots[d]);
-
-			for (uint32_t k = 0; k < b->n; k++)
-				fn(&b->rec[k], d, arg);
-			continue;
-		}
-		dest_sources(t, nt, d, &first, &step, &count);
-		for (size_t c = 0; c < count; c++) {
-			const struct rcumap_bucket *b = slot_bucket(t->slots[first + c * step]);
-
-			for (uint32_t k = 0; k < b->n; k++)
-				if ((rec_hash(&b->rec[k]) & nt->mask) == d)
-					fn(&b->rec[k], d, arg);
-		}
-	}
 }

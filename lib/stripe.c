@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* stripe.c: per-thread-ish stripes: their try-lock and the counters they keep. */
+/* stripe.c: per-thread-ish stripes: which one a thread uses, and their try-lock (O6). */
 #include <sched.h>
 
-#include "atomics.h"
 #include "internal.h"
 
 static __thread unsigned tls_stripe;  /* 1 + this thread's stripe; 0: unset */
@@ -43,83 +42,25 @@ int rcumap__stripe_trylock_at(struct rcumap_stripe *st)
 	/* Relaxed peek first, so a taken lock costs no write; the xchg decides. */
 	if (load_relaxed(&st->lock))
 		return 0;
-	/* Takes the lock: acquire pairs with the release in rcumap__stripe_unlock. */
+	/* O6: takes the lock; acquire pairs with the release in rcumap__stripe_drop. */
 	return !xchg_acquire(&st->lock, 1);
 }
 
 /* Blocking lock, for barriers: holders only run short sections. */
 void rcumap__stripe_lock(struct rcumap_stripe *st)
 {
-	/* Takes the lock: acquire pairs with the release in rcumap__stripe_unlock. */
+	/* O6: takes the lock; acquire pairs with the release in rcumap__stripe_drop. */
 	while (xchg_acquire(&st->lock, 1))
 		sched_yield();
 }
 
-/* Unlock, then queue the carrier the section took, if any (no call_rcu under the lock). */
-void rcumap__stripe_unlock(struct rcumap *map, struct rcumap_stripe *st)
-{
-	struct rcumap_carrier *c = st->due;
-
-	st->due = NULL;
-	/* Ends the section: pairs with the acquire exchange of the next holder. */
-	store_release(&st->lock, 0);
-	if (c)
-		rcumap__carrier_queue(map, st, c);
-}
-
 /*
- * The lock holder is the only writer of st->own, so a load and a store do
- * instead of a read-modify-write; relaxed, because rcumap_stats and
- * rcumap_count read the counters concurrently. Orders nothing.
+ * Drop the lock. A section that took a carrier for call_rcu (st->due) ends
+ * with rcumap__stripe_unlock (reclaim.c) instead, which queues it.
  */
-#define OWN_ADD(p, v) store_relaxed((p), load_relaxed(p) + (v))
-
-void rcumap__count_add(struct rcumap *map, struct rcumap_stripe *st, long delta)
+void rcumap__stripe_drop(struct rcumap_stripe *st)
 {
-	if (st)
-		OWN_ADD(&st->own.count, delta);
-	else
-		/* Counter only; the slot CAS already ordered the update itself. */
-		add_relaxed(&rcumap__stripe(map)->spill.count, delta);
-}
-
-/* st: the caller's locked stripe, or NULL to count with atomic adds. */
-void rcumap__count_retired(struct rcumap *map, struct rcumap_stripe *st, int kind,
-			   uint64_t n, uint64_t bytes)
-{
-	if (st) {
-		OWN_ADD(&st->own.retired[kind], n);
-		OWN_ADD(&st->own.retired_bytes[kind], bytes);
-		return;
-	}
-	st = rcumap__stripe(map);
-	/* Statistics only: relaxed. */
-	add_relaxed(&st->spill.retired[kind], n);
-	/* Statistics only: relaxed. */
-	add_relaxed(&st->spill.retired_bytes[kind], bytes);
-}
-
-/* Callbacks count here, once per callback; st: any stripe (the carrier's). */
-void rcumap__count_reclaimed(struct rcumap *map, struct rcumap_stripe *st, int kind,
-			     uint64_t n, uint64_t bytes)
-{
-	if (!st)
-		st = rcumap__stripe(map);
-	/* Statistics only: relaxed. */
-	add_relaxed(&st->reclaimed[kind], n);
-	/* Statistics only: relaxed. */
-	add_relaxed(&st->reclaimed_bytes[kind], bytes);
-}
-
-long rcumap__count_sum(const struct rcumap *map)
-{
-	long sum = 0;
-
-	for (int i = 0; i < NSTRIPES; i++) {
-		/* Plain sum of independent counters; orders nothing. */
-		sum += load_relaxed(&map->stripe[i].own.count);
-		/* As above. */
-		sum += load_relaxed(&map->stripe[i].spill.count);
-	}
-	return sum;
+	assert_stripe_locked(st);
+	/* O6: ends the section; pairs with the acquire exchange of the next holder. */
+	store_release(&st->lock, 0);
 }

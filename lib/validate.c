@@ -3,8 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "atomics.h"
-#include "internal.h"
+#include "lookup.h"
 
 struct vstate {
 	struct rcumap *map;
@@ -28,7 +27,7 @@ static void check_slot(struct vstate *st)
 	for (size_t a = 0; a < st->nrecs; a++)
 		for (size_t b = a + 1; b < st->nrecs; b++)
 			if (st->recs[a]->tag == st->recs[b]->tag &&
-			    memcmp(rcumap__rec_key(st->recs[a]), rcumap__rec_key(st->recs[b]),
+			    memcmp(rec_key(st->recs[a]), rec_key(st->recs[b]),
 				   rec_len(st->recs[a])) == 0)
 				VFAIL(st, "slot %zu holds a key twice\n", st->cur_idx);
 	st->nrecs = 0;
@@ -37,7 +36,7 @@ static void check_slot(struct vstate *st)
 static void visit(const struct rcumap_rec *r, size_t idx, void *arg)
 {
 	struct vstate *st = arg;
-	uint32_t h = rcumap__hash(st->map, rcumap__rec_key(r), rec_len(r));
+	uint32_t h = rcumap__hash(st->map, rec_key(r), rec_len(r));
 
 	st->records++;
 	if (idx != st->cur_idx) {
@@ -102,7 +101,7 @@ int rcumap_validate(struct rcumap *map)
 	if (!map)
 		return -EINVAL;
 	map->flavor->read_lock();
-	/* Pairs with the release stores of map->cur. */
+	/* O5: pairs with the release store of map->cur. */
 	t = load_acquire(&map->cur);
 	check_table(&st, t, 0);
 	if (t->next)

@@ -36,12 +36,6 @@ static inline bool under_valgrind(void)
 	return e && strcmp(e, "1") == 0;
 }
 
-/* The name torture/faults.c still uses for now_seconds (util.h). */
-static inline double now_s(void)
-{
-	return now_seconds();
-}
-
 /* rcumap_resize, retrying -EBUSY after a barrier as the header prescribes. */
 static inline int resize_retry(struct rcumap *map, size_t slots)
 {

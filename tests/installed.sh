@@ -59,18 +59,23 @@ export PKG_CONFIG_LIBDIR PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR \
 version=$($PKG_CONFIG --modversion rcumap) || fail "pkg-config cannot read $pc"
 test "$version" = "${PACKAGE_VERSION:-$version}" ||
 	fail "rcumap.pc says version $version, the package is $PACKAGE_VERSION"
-flags=$($PKG_CONFIG --cflags --libs rcumap) || fail "pkg-config --cflags --libs rcumap"
-echo "installed.sh: pkg-config --cflags --libs rcumap: $flags"
-case " $flags " in
-*" -I$root/"*) ;;
-*) fail "--cflags does not point into the installed tree: $flags" ;;
-esac
-libdir=
-for f in $($PKG_CONFIG --libs-only-L rcumap); do
-	case $f in -L"$root"/*) libdir=${f#-L} ;; esac
-done
-test -n "$libdir" || fail "--libs does not point into the installed tree: $flags"
-test -f "$libdir/librcumap.so" || fail "shared library missing in $libdir"
+# pc_flags DIR WHAT: set flags (pkg-config --cflags --libs rcumap) and libdir,
+# and fail unless both point into DIR and the shared library is there.
+pc_flags() {
+	flags=$($PKG_CONFIG --cflags --libs rcumap) || fail "$2pkg-config --cflags --libs rcumap"
+	echo "installed.sh: $2pkg-config --cflags --libs rcumap: $flags"
+	case " $flags " in
+	*" -I$1/"*) ;;
+	*) fail "$2--cflags does not point into $1: $flags" ;;
+	esac
+	libdir=
+	for f in $($PKG_CONFIG --libs-only-L rcumap); do
+		case $f in -L"$1"/*) libdir=${f#-L} ;; esac
+	done
+	test -n "$libdir" || fail "$2--libs does not point into $1: $flags"
+	test -f "$libdir/librcumap.so" || fail "$2shared library missing in $libdir"
+}
+pc_flags "$root" ""
 test -f "$libdir/librcumap.a" || fail "static library missing in $libdir"
 
 # 3. The installed shared library exports exactly the functions declared in
@@ -169,18 +174,7 @@ test -n "$pc" || fail "make prefix=DIR install installed no rcumap.pc under DIR"
 PKG_CONFIG_LIBDIR=$(dirname "$pc")
 PKG_CONFIG_SYSROOT_DIR=
 export PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
-flags=$($PKG_CONFIG --cflags --libs rcumap) || fail "pkg-config --cflags --libs rcumap ($pc)"
-echo "installed.sh: prefix=DIR: pkg-config --cflags --libs rcumap: $flags"
-case " $flags " in
-*" -I$prefix/"*) ;;
-*) fail "prefix=DIR: --cflags does not point into DIR: $flags" ;;
-esac
-libdir=
-for f in $($PKG_CONFIG --libs-only-L rcumap); do
-	case $f in -L"$prefix"/*) libdir=${f#-L} ;; esac
-done
-test -n "$libdir" || fail "prefix=DIR: --libs does not point into DIR: $flags"
-test -f "$libdir/librcumap.so" || fail "prefix=DIR: shared library missing in $libdir"
+pc_flags "$prefix" "prefix=DIR: "
 # shellcheck disable=SC2086 # CC and flags are word lists on purpose
 $CC -o "$tmp/readme_example_prefix" "$example" $flags -lurcu-memb ||
 	fail "prefix=DIR: the README example does not build from DIR's rcumap.pc"

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <sys/resource.h>
 
 #include <cmocka.h>
@@ -693,6 +694,123 @@ static void pending_migration_after_enomem_is_resumed_by_later_updates(void **st
 	fx_close(&f);
 }
 
+/* ---- rcumap_resize's -EBUSY: only while another resize or clear runs ------------ */
+
+/* A churning thread for the two tests below: clears, or inserts and deletes. */
+struct churn {
+	struct rcumap *map;
+	int clear;          /* 1: insert 1000 keys and clear, over and over */
+	int stop;
+	unsigned long rounds;
+	int rc;             /* the first unexpected return code, 0 if none */
+	pthread_t tid;
+};
+
+static void *churn_main(void *arg)
+{
+	struct churn *c = arg;
+	uint64_t base = 0;
+
+	test_thread_register();
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE) && !c->rc) {
+		for (uint64_t i = 0; i < 1000 && !c->rc; i++) {
+			uint64_t k = base + i;
+			int rc = rcumap_put(c->map, &k, sizeof(k), (void *)(uintptr_t)(2 * k + 1));
+
+			if (rc)
+				c->rc = rc;
+		}
+		if (c->clear) {
+			int rc = rcumap_clear(c->map);
+
+			if (rc && !c->rc)
+				c->rc = rc;
+		} else {
+			for (uint64_t i = 0; i < 1000; i++) {
+				uint64_t k = base + i;
+
+				(void)rcumap_delete(c->map, &k, sizeof(k));
+			}
+			base += 1000;
+		}
+		c->rounds++;
+		test_quiesce();
+	}
+	test_thread_unregister();
+	return NULL;
+}
+
+/* Call rcumap_resize(map, slots) for about half a second beside c; returns how many calls gave -EBUSY. */
+static unsigned long resize_beside(struct churn *c, size_t slots, unsigned long *calls)
+{
+	unsigned long busy = 0;
+	double end = now_seconds() + (under_valgrind() ? 2.0 : 0.5);
+	int rc;
+
+	*calls = 0;
+	assert_int_equal(pthread_create(&c->tid, NULL, churn_main, c), 0);
+	while (now_seconds() < end) {
+		rc = rcumap_resize(c->map, slots);
+		if (rc == -EBUSY)
+			busy++;
+		else
+			assert_rc(rc, 0);
+		(*calls)++;
+		test_quiesce();
+	}
+	__atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
+	test_offline();
+	assert_int_equal(pthread_join(c->tid, NULL), 0);
+	test_online();
+	assert_rc(c->rc, 0);
+	return busy;
+}
+
+/*
+ * While another thread clears the map over and over, rcumap_resize to the
+ * size the table already has, with no migration pending, has nothing to do:
+ * it returns 0 every time (it used to return -EBUSY whenever it met the
+ * clear). min_slots keeps the table at one size: 1000 keys never grow it.
+ */
+static void resize_to_the_current_size_during_a_clear_returns_0(void **state)
+{
+	struct rcumap_config cfg = { .flavor = RCUMAP_FLAVOR, .min_slots = 4096 };
+	struct churn c = { .clear = 1 };
+	unsigned long calls, busy;
+
+	(void)state;
+	assert_rc(rcumap_create(&cfg, &c.map), 0);
+	busy = resize_beside(&c, 4096, &calls);
+	if (busy)
+		fail_msg("rcumap_resize to the current size returned -EBUSY %lu times in %lu "
+			 "calls beside %lu clears", busy, calls, c.rounds);
+	assert_true(calls > 0 && c.rounds > 0);
+	assert_rc(rcumap_barrier(c.map), 0);
+	assert_rc(rcumap_destroy(c.map), 0);
+}
+
+/*
+ * Updates that move migrations on hold the migration lock for one chunk at
+ * a time: rcumap_resize waits for them and never returns -EBUSY, whatever
+ * the size asked for.
+ */
+static void resize_waits_for_updates_moving_a_migration_on(void **state)
+{
+	struct rcumap_config cfg = { .flavor = RCUMAP_FLAVOR };
+	struct churn c = { .clear = 0 };
+	unsigned long calls, busy;
+
+	(void)state;
+	assert_rc(rcumap_create(&cfg, &c.map), 0);
+	busy = resize_beside(&c, 0, &calls);
+	if (busy)
+		fail_msg("rcumap_resize returned -EBUSY %lu times in %lu calls beside updates "
+			 "alone (%lu rounds)", busy, calls, c.rounds);
+	assert_true(calls > 0 && c.rounds > 0);
+	assert_rc(rcumap_validate(c.map), 0);
+	assert_rc(rcumap_barrier(c.map), 0);
+	assert_rc(rcumap_destroy(c.map), 0);
+}
 
 static const struct CMUnitTest tests[] = {
 	MAP_TEST(stats_report_entries_slots_generations_resizes_and_balanced_reclamation),
@@ -709,6 +827,9 @@ static const struct CMUnitTest tests[] = {
 	/* resizing at scale */
 	MAP_TEST(grow_to_a_million_entries_and_shrink_back_keeps_every_entry_intact),
 	MAP_TEST(pending_migration_after_enomem_is_resumed_by_later_updates),
+	/* concurrent resizes */
+	MAP_TEST(resize_to_the_current_size_during_a_clear_returns_0),
+	MAP_TEST(resize_waits_for_updates_moving_a_migration_on),
 };
 
 const struct fx_group map_resize_tests = FX_GROUP_OF(tests);

@@ -156,10 +156,23 @@ static pid_t fork_by_the_rules(void)
 	return pid;
 }
 
+/* Wait for child pid; fail if it died of a signal (SIGALRM: it hung) or exited non-zero. */
+static void wait_child(pid_t pid, const char *what)
+{
+	int status = 0;
+
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		fail_msg("the child died of signal %d%s", WTERMSIG(status),
+			 WTERMSIG(status) == SIGALRM ? " (it hung)" : "");
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("the child failed at step %d %s", WEXITSTATUS(status), what);
+}
+
 static void test_child_uses_inherited_map(void **state)
 {
 	struct rcumap *map = make_map();
-	int status = 0;
 	pid_t pid;
 
 	(void)state;
@@ -170,13 +183,7 @@ static void test_child_uses_inherited_map(void **state)
 		alarm(CHILD_SECONDS);  /* a hang fails the test instead of stalling it */
 		_exit(child_work(map));
 	}
-	assert_true(pid > 0);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (WIFSIGNALED(status))
-		fail_msg("the child died of signal %d%s", WTERMSIG(status),
-			 WTERMSIG(status) == SIGALRM ? " (it hung)" : "");
-	if (WEXITSTATUS(status) != 0)
-		fail_msg("the child failed at step %d of child_work()", WEXITSTATUS(status));
+	wait_child(pid, "of child_work()");
 
 	/* The parent's map saw none of it. */
 	for (uint64_t i = 0; i < NKEYS; i++)
@@ -191,7 +198,6 @@ static void test_child_finishes_pending_migration(void **state)
 {
 	struct rcumap *map = make_map();
 	struct rcumap_stats st;
-	int status = 0;
 	pid_t pid;
 
 	(void)state;
@@ -209,14 +215,7 @@ static void test_child_finishes_pending_migration(void **state)
 				_exit(2);
 		_exit(rcumap_barrier(map) == 0 && rcumap_destroy(map) == 0 ? 0 : 3);
 	}
-	assert_true(pid > 0);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (WIFSIGNALED(status))
-		fail_msg("the child died of signal %d%s", WTERMSIG(status),
-			 WTERMSIG(status) == SIGALRM ? " (it hung)" : "");
-	if (WEXITSTATUS(status) != 0)
-		fail_msg("the child failed at step %d (resizing: %d at fork)",
-			 WEXITSTATUS(status), st.resizing);
+	wait_child(pid, st.resizing ? "(a migration was pending at fork)" : "(no migration was pending at fork)");
 	assert_rc(rcumap_validate(map), 0);
 	assert_rc(rcumap_destroy(map), 0);
 }

@@ -23,7 +23,7 @@ if test "$VALGRIND" = no || ! command -v "$VALGRIND" >/dev/null 2>&1; then
 	exit 1
 fi
 
-# Options from NOTES.md: --fair-sched for spinning readers; free-fill and a
+# Options (docs/testing.md, section 6): --fair-sched for spinning readers; free-fill and a
 # large freelist make stale reads after free visible; every leak kind except
 # "still reachable" (liburcu's global worker data) is an error.
 set -- \

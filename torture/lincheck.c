@@ -54,6 +54,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h" /* testlib/: errname */
+
 /* ---- Model ------------------------------------------------------------------ */
 
 /* Apply @op to state @s: true with *next set when @op may return what it did. */
@@ -562,16 +564,13 @@ static void fill_report(struct lincheck_report *r, const struct search *s,
 	}
 }
 
+/* A return code for reports: its name (testlib/util.h), or else its number. */
 static const char *rc_name(int rc, char *buf, size_t size)
 {
-	switch (rc) {
-	case 0: return "0";
-	case -EEXIST: return "-EEXIST";
-	case -ENOENT: return "-ENOENT";
-	case -EAGAIN: return "-EAGAIN";
-	case -ENOMEM: return "-ENOMEM";
-	case -EINVAL: return "-EINVAL";
-	}
+	const char *name = errname(rc);
+
+	if (strcmp(name, "?") != 0)
+		return name;
 	snprintf(buf, size, "%d", rc);
 	return buf;
 }
@@ -788,7 +787,7 @@ int lincheck_iteration_ops(const struct lincheck_seen *seen, size_t nseen,
 		};
 	for (size_t i = 0; i < nseen; i++) {
 		if (out[seen[i].key].out != 0)
-			return -EEXIST; /* guarantee C: no key twice */
+			return -EEXIST; /* guarantee T3: no key twice */
 		out[seen[i].key].out = seen[i].value;
 	}
 	return 0;

@@ -34,15 +34,15 @@
  * does. Equal timestamps prove no order: a.ret == b.call is treated as
  * overlapping. The ops of one thread normally do not overlap, but the
  * checker relies on nothing about threads (an iteration's per-key GETs
- * overlap the updates its own thread makes during the traversal, guarantee E).
+ * overlap the updates its own thread makes during the traversal, guarantee T5).
  *
- * Iteration (include/rcumap.h, guarantees B and D). A traversal over
+ * Iteration (include/rcumap.h, guarantees T2 and T4). A traversal over
  * [t0, t1] that returned (key, value), or did not return a key, is checked as
  * a GET of that key with call t0, ret t1 and out = value (0 when not
  * returned): a GET over the whole traversal may see any state the key had at
- * some instant of it, so a key present throughout must be returned (B) and a
- * returned value must be one the key had during the traversal (D).
- * lincheck_iteration_ops() makes those GETs. Guarantee C (no key twice) is
+ * some instant of it, so a key present throughout must be returned (T2) and a
+ * returned value must be one the key had during the traversal (T4).
+ * lincheck_iteration_ops() makes those GETs. Guarantee T3 (no key twice) is
  * checked by that helper, not by the search.
  *
  * Algorithm (lincheck.c has the details): Wing & Gong's search with Lowe's
@@ -214,7 +214,7 @@ struct lincheck_seen {
  *
  * Return: 0; -EINVAL if @out is NULL, @seen is NULL with nseen > 0,
  * t0 >= t1, a key >= nkeys or a value id 0; -EEXIST if some key was
- * returned twice: guarantee C is broken, report it as a failure (@out is
+ * returned twice: guarantee T3 is broken, report it as a failure (@out is
  * then filled only partly).
  * Context: any thread; no allocation.
  */
@@ -244,7 +244,7 @@ int lincheck_iteration_ops(const struct lincheck_seen *seen, size_t nseen,
  * complete: reads and failed updates also constrain the state, and are not
  * used, so some non-linearizable counts pass.
  *
- * lo_relaxed, hi_relaxed: rcumap_count's own contract (docs/design.md, E.1,
+ * lo_relaxed, hi_relaxed: rcumap_count's own contract (docs/design.md, G5.1,
  * I7), which is weaker than linearizable: it sums per-stripe counters one
  * by one, and each presence write moves one stripe by its effect on the
  * key's presence (+1, -1 or 0), once, at some instant inside its interval

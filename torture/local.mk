@@ -3,14 +3,28 @@
 # controls, and the spin models (included from Makefile.am).
 
 # The torture suite (docs/testing.md). Every program compiles lib/ in with
-# its own switches: -DRCUMAP_TORTURE turns on the hooks of lib/torture.h,
-# -DRCUMAP_BROKEN_* breaks one rule on purpose (the negative controls), and
+# its own switches: -DRCUMAP_TORTURE turns on the hooks of lib/hooks.h,
+# -DRCUMAP_BROKEN_* breaks one rule of the library on purpose through a
+# hook of lib/broken.h, -DTORTURE_BROKEN_* makes torture break one through
+# the flavor, the allocator or its own writers (the negative controls), and
 # the sanitizer builds instrument the library too. torture/run.sh drives
 # every tier; make check runs it through the generated check-*.sh wrappers.
 TORTURE_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/torture \
 	-I$(top_srcdir)/testlib -D_LGPL_SOURCE -DDEBUG_RCU -DRCUMAP_TORTURE
-TORTURE_SOURCES = torture/torture.c torture/talloc.c torture/talloc.h \
-	torture/lincheck.c torture/lincheck.h $(TESTLIB_SOURCES) $(RCUMAP_LIB_SOURCES)
+# The torture program's files (torture/program.h says which holds what).
+TORTURE_PROGRAM_SOURCES = torture/program.h torture/main.c torture/report.c \
+	torture/threads.c torture/values.c torture/readers.c \
+	torture/scen_mixed.c torture/scen_flood.c torture/scen_lincheck.c \
+	torture/scen_faults.c torture/checks.c torture/scenario.c \
+	torture/talloc.c torture/talloc.h torture/lincheck.c torture/lincheck.h \
+	$(TESTLIB_SOURCES)
+TORTURE_SOURCES = $(TORTURE_PROGRAM_SOURCES) $(RCUMAP_LIB_SOURCES)
+# The torture program itself (memb), compiled once: the negative controls
+# that break the library compile only lib/ with their switch, and link this.
+noinst_LIBRARIES += torture/libtorture-memb.a
+torture_libtorture_memb_a_SOURCES = $(TORTURE_PROGRAM_SOURCES)
+torture_libtorture_memb_a_CPPFLAGS = $(TORTURE_CPPFLAGS) -DRCUMAP_TEST_FLAVOR_MEMB
+TORTURE_BROKEN_LIB_LIBS = torture/libtorture-memb.a $(TORTURE_MEMB_LIBS)
 TORTURE_MEMB_LIBS = $(URCU_MEMB_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS) -lm
 
 TORTURE_FLAVORS = torture/torture_memb torture/torture_qsbr torture/torture_bp
@@ -58,65 +72,66 @@ torture_torture_tsan_CFLAGS = $(AM_CFLAGS) $(TSAN_FLAGS)
 torture_torture_tsan_LDFLAGS = $(TSAN_FLAGS)
 torture_torture_tsan_LDADD = $(TORTURE_MEMB_LIBS)
 
-# The negative controls: memb, one RCUMAP_BROKEN_* switch each.
+# The negative controls: memb, one RCUMAP_BROKEN_* or TORTURE_BROKEN_* switch
+# each (docs/testing.md, section 4).
 torture_torture_broken_free_no_gp_SOURCES = $(TORTURE_SOURCES)
 torture_torture_broken_free_no_gp_CPPFLAGS = $(TORTURE_CPPFLAGS) \
-	-DRCUMAP_TEST_FLAVOR_MEMB -DRCUMAP_BROKEN_FREE_NO_GP
+	-DRCUMAP_TEST_FLAVOR_MEMB -DTORTURE_BROKEN_FREE_NO_GP
 torture_torture_broken_free_no_gp_LDADD = $(TORTURE_MEMB_LIBS)
 
-torture_torture_broken_retire_early_SOURCES = $(TORTURE_SOURCES)
+torture_torture_broken_retire_early_SOURCES = $(RCUMAP_LIB_SOURCES)
 torture_torture_broken_retire_early_CPPFLAGS = $(TORTURE_CPPFLAGS) \
 	-DRCUMAP_TEST_FLAVOR_MEMB -DRCUMAP_BROKEN_RETIRE_EARLY
-torture_torture_broken_retire_early_LDADD = $(TORTURE_MEMB_LIBS)
+torture_torture_broken_retire_early_LDADD = $(TORTURE_BROKEN_LIB_LIBS)
 
-torture_torture_broken_table_early_SOURCES = $(TORTURE_SOURCES)
+torture_torture_broken_table_early_SOURCES = $(RCUMAP_LIB_SOURCES)
 torture_torture_broken_table_early_CPPFLAGS = $(TORTURE_CPPFLAGS) \
 	-DRCUMAP_TEST_FLAVOR_MEMB -DRCUMAP_BROKEN_TABLE_EARLY
-torture_torture_broken_table_early_LDADD = $(TORTURE_MEMB_LIBS)
+torture_torture_broken_table_early_LDADD = $(TORTURE_BROKEN_LIB_LIBS)
 
-torture_torture_broken_double_retire_SOURCES = $(TORTURE_SOURCES)
+torture_torture_broken_double_retire_SOURCES = $(RCUMAP_LIB_SOURCES)
 torture_torture_broken_double_retire_CPPFLAGS = $(TORTURE_CPPFLAGS) \
 	-DRCUMAP_TEST_FLAVOR_MEMB -DRCUMAP_BROKEN_DOUBLE_RETIRE
-torture_torture_broken_double_retire_LDADD = $(TORTURE_MEMB_LIBS)
+torture_torture_broken_double_retire_LDADD = $(TORTURE_BROKEN_LIB_LIBS)
 
 torture_torture_broken_skip_free_SOURCES = $(TORTURE_SOURCES)
 torture_torture_broken_skip_free_CPPFLAGS = $(TORTURE_CPPFLAGS) \
-	-DRCUMAP_TEST_FLAVOR_MEMB -DRCUMAP_BROKEN_SKIP_FREE
+	-DRCUMAP_TEST_FLAVOR_MEMB -DTORTURE_BROKEN_SKIP_FREE
 torture_torture_broken_skip_free_LDADD = $(TORTURE_MEMB_LIBS)
 
-torture_torture_broken_nonatomic_cas_SOURCES = $(TORTURE_SOURCES)
+torture_torture_broken_nonatomic_cas_SOURCES = $(RCUMAP_LIB_SOURCES)
 torture_torture_broken_nonatomic_cas_CPPFLAGS = $(TORTURE_CPPFLAGS) \
 	-DRCUMAP_TEST_FLAVOR_MEMB -DRCUMAP_BROKEN_NONATOMIC_CAS
-torture_torture_broken_nonatomic_cas_LDADD = $(TORTURE_MEMB_LIBS)
+torture_torture_broken_nonatomic_cas_LDADD = $(TORTURE_BROKEN_LIB_LIBS)
 
-torture_torture_broken_stale_gen_SOURCES = $(TORTURE_SOURCES)
+torture_torture_broken_stale_gen_SOURCES = $(RCUMAP_LIB_SOURCES)
 torture_torture_broken_stale_gen_CPPFLAGS = $(TORTURE_CPPFLAGS) \
 	-DRCUMAP_TEST_FLAVOR_MEMB -DRCUMAP_BROKEN_STALE_GEN
-torture_torture_broken_stale_gen_LDADD = $(TORTURE_MEMB_LIBS)
+torture_torture_broken_stale_gen_LDADD = $(TORTURE_BROKEN_LIB_LIBS)
 
-torture_torture_broken_slot_filter_SOURCES = $(TORTURE_SOURCES)
+torture_torture_broken_slot_filter_SOURCES = $(RCUMAP_LIB_SOURCES)
 torture_torture_broken_slot_filter_CPPFLAGS = $(TORTURE_CPPFLAGS) \
 	-DRCUMAP_TEST_FLAVOR_MEMB -DRCUMAP_BROKEN_SLOT_FILTER
-torture_torture_broken_slot_filter_LDADD = $(TORTURE_MEMB_LIBS)
+torture_torture_broken_slot_filter_LDADD = $(TORTURE_BROKEN_LIB_LIBS)
 
-torture_torture_broken_bag_late_SOURCES = $(TORTURE_SOURCES)
+torture_torture_broken_bag_late_SOURCES = $(RCUMAP_LIB_SOURCES)
 torture_torture_broken_bag_late_CPPFLAGS = $(TORTURE_CPPFLAGS) \
 	-DRCUMAP_TEST_FLAVOR_MEMB -DRCUMAP_BROKEN_BAG_LATE
-torture_torture_broken_bag_late_LDADD = $(TORTURE_MEMB_LIBS)
+torture_torture_broken_bag_late_LDADD = $(TORTURE_BROKEN_LIB_LIBS)
 
-torture_torture_broken_cache_early_SOURCES = $(TORTURE_SOURCES)
+torture_torture_broken_cache_early_SOURCES = $(RCUMAP_LIB_SOURCES)
 torture_torture_broken_cache_early_CPPFLAGS = $(TORTURE_CPPFLAGS) \
 	-DRCUMAP_TEST_FLAVOR_MEMB -DRCUMAP_BROKEN_CACHE_EARLY
-torture_torture_broken_cache_early_LDADD = $(TORTURE_MEMB_LIBS)
-torture_torture_broken_migrate_skip_SOURCES = $(TORTURE_SOURCES)
+torture_torture_broken_cache_early_LDADD = $(TORTURE_BROKEN_LIB_LIBS)
+torture_torture_broken_migrate_skip_SOURCES = $(RCUMAP_LIB_SOURCES)
 torture_torture_broken_migrate_skip_CPPFLAGS = $(TORTURE_CPPFLAGS) \
 	-DRCUMAP_TEST_FLAVOR_MEMB -DRCUMAP_BROKEN_MIGRATE_SKIP
-torture_torture_broken_migrate_skip_LDADD = $(TORTURE_MEMB_LIBS)
+torture_torture_broken_migrate_skip_LDADD = $(TORTURE_BROKEN_LIB_LIBS)
 
-torture_torture_broken_batch_no_forward_SOURCES = $(TORTURE_SOURCES)
+torture_torture_broken_batch_no_forward_SOURCES = $(RCUMAP_LIB_SOURCES)
 torture_torture_broken_batch_no_forward_CPPFLAGS = $(TORTURE_CPPFLAGS) \
 	-DRCUMAP_TEST_FLAVOR_MEMB -DRCUMAP_BROKEN_BATCH_NO_FORWARD
-torture_torture_broken_batch_no_forward_LDADD = $(TORTURE_MEMB_LIBS)
+torture_torture_broken_batch_no_forward_LDADD = $(TORTURE_BROKEN_LIB_LIBS)
 
 # The progress detector's own negative control: the library is intact, but
 # torture's writers call synchronize_rcu after every update.
@@ -127,7 +142,8 @@ torture_torture_broken_update_waits_LDADD = $(TORTURE_MEMB_LIBS)
 
 # The single-threaded allocation-failure script, per flavor, and its
 # negative control (lib/resize.c: a failed fill loses the slot's entries).
-FAULTS_SOURCES = torture/faults.c $(TESTLIB_SOURCES) \
+FAULTS_SOURCES = torture/faults.h torture/faults.c torture/fault_script.c \
+	torture/fault_run.c torture/fault_trav.c $(TESTLIB_SOURCES) \
 	$(RCUMAP_LIB_SOURCES)
 FAULTS_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/testlib -D_LGPL_SOURCE
 
@@ -151,7 +167,8 @@ torture_faults_broken_LDADD = $(TORTURE_MEMB_LIBS)
 # The differential fuzz harness, replaying its committed corpus: under
 # ASan+UBSan, plain (for valgrind), and with a broken iterator (it must
 # fail). make fuzz builds the libFuzzer binary with clang.
-FUZZ_SOURCES = torture/fuzz.c $(TESTLIB_SOURCES) $(RCUMAP_LIB_SOURCES)
+FUZZ_SOURCES = torture/fuzz.h torture/fuzz.c torture/fuzz_ops.c \
+	torture/fuzz_model.c $(TESTLIB_SOURCES) $(RCUMAP_LIB_SOURCES)
 FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/testlib -D_LGPL_SOURCE
 
 torture_fuzz_replay_SOURCES = $(FUZZ_SOURCES)
@@ -210,7 +227,9 @@ $(MODEL_CHECKS): Makefile
 # The torture suite's linearizability checker, against hand-made and random
 # histories, linearizable and not (it prints TAP itself).
 check_PROGRAMS += torture/test_lincheck
-torture_test_lincheck_SOURCES = torture/test_lincheck.c torture/lincheck.c torture/lincheck.h
+torture_test_lincheck_SOURCES = torture/test_lincheck.c torture/lincheck.c torture/lincheck.h \
+	testlib/util.h
+torture_test_lincheck_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/testlib
 torture_test_lincheck_CFLAGS = $(AM_CFLAGS) -O2
 
 .PHONY: check-model torture torture-long torture-loop fuzz
@@ -255,7 +274,7 @@ fuzz:
 	$(MKDIR_P) torture $(FUZZ_DIR)
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -DRCUMAP_FUZZ_LIBFUZZER \
 	  -D_LGPL_SOURCE -I$(top_srcdir)/include -I$(top_srcdir)/lib -I$(top_srcdir)/testlib \
-	  $(top_srcdir)/torture/fuzz.c $(filter %.c,$(addprefix $(top_srcdir)/,$(RCUMAP_LIB_SOURCES))) \
+	  $(filter %.c,$(addprefix $(top_srcdir)/,$(FUZZ_SOURCES))) \
 	  $(TORTURE_MEMB_LIBS) -o torture/fuzz_libfuzzer
 	./torture/fuzz_libfuzzer $(FUZZ_ARGS) $(FUZZ_DIR) $(top_srcdir)/torture/corpus/fuzz
 

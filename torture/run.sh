@@ -148,7 +148,7 @@ asan | tsan)
 		--scenario quick --duration "${SANITIZER_DURATION:-3}"
 	;;
 negative)
-	# Each broken variant of lib/ (lib/torture.h) against the detector that
+	# Each broken variant of lib/ (lib/broken.h) against the detector that
 	# must catch it. docs/testing.md explains why each detector must fire.
 	args="--scenario mixed,lincheck --duration 8"
 	# shellcheck disable=SC2086 # args is a word list

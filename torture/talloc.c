@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "talloc.h"
+#include "util.h" /* testlib/: now_ns, rng_next */
 
 #define TALLOC_MAGIC 0x7a110c8du       /* an object of ours, not yet given back */
 #define TALLOC_MAGIC_GONE 0x60e1dea0u  /* given back to libc */
@@ -158,14 +159,6 @@ static uint64_t gp_load(void)
 	 * the reads of the retire hooks: the age argument of talloc.h needs it.
 	 */
 	return __atomic_load_n(&st.gp, __ATOMIC_SEQ_CST);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static uint32_t tid(void)
@@ -404,19 +397,10 @@ static struct talloc_hdr *header(const void *obj, const char *what, int kind)
 
 /* ---- allocation --------------------------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 static void rng_seed(unsigned id)
 {
 	tls_rng = cfg.seed ^ 0x6a09e667f3bcc909ULL * ((uint64_t)id + 1);
-	(void)splitmix64(&tls_rng);
+	(void)rng_next(&tls_rng);
 	/* Orders nothing: talloc_init runs before the threads that read it start. */
 	tls_gen = __atomic_load_n(&init_gen, __ATOMIC_RELAXED);
 }
@@ -435,7 +419,7 @@ static int inject_failure(void)
 	if (tls_gen != __atomic_load_n(&init_gen, __ATOMIC_RELAXED))
 		/* Statistics only: numbers the streams. */
 		rng_seed((1u << 20) + __atomic_fetch_add(&auto_stream, 1, __ATOMIC_RELAXED));
-	return splitmix64(&tls_rng) % 1000000u < cfg.fail_ppm;
+	return rng_next(&tls_rng) % 1000000u < cfg.fail_ppm;
 }
 
 void talloc_thread_busy_flag(unsigned *flag)
@@ -861,9 +845,29 @@ void rcumap_torture_cache_get(const void *obj, int kind)
 	stat_add(&st.kind[h->kind].live_bytes, h->size);
 }
 
+/*
+ * Negative control SKIP_FREE (-DTORTURE_BROKEN_SKIP_FREE): the allocator
+ * drops every 256th bucket the map frees, as a leaking user allocator
+ * would; the accounting checks must notice the buckets that never came
+ * back. Nonzero: drop this one.
+ */
+static int broken_skip_free(enum rcumap_kind kind)
+{
+#ifdef TORTURE_BROKEN_SKIP_FREE
+	static unsigned long n;
+
+	return kind == RCUMAP_KIND_BUCKET && __atomic_add_fetch(&n, 1, __ATOMIC_RELAXED) % 256 == 0;
+#else
+	(void)kind;
+	return 0;
+#endif
+}
+
 void talloc_free(void *ptr, size_t size, enum rcumap_kind kind, void *arg)
 {
 	(void)arg;
+	if (broken_skip_free(kind))
+		return;
 	/* Every reader that could hold ptr released the token when its section ended. */
 	tsan_acquire(&talloc_reader_token);
 	free_obj(ptr, size, (int)kind, FA_FREE);

@@ -16,7 +16,7 @@
  *    \________________________free (never published)___/
  *
  * The library reports publish and retire through the hooks of
- * lib/torture.h (rcumap_torture_publish, rcumap_torture_retire, defined in
+ * lib/hooks.h (rcumap_torture_publish, rcumap_torture_retire, defined in
  * talloc.c); free arrives through talloc_free (the map's allocator) and
  * talloc_free_value (the map's free_value). Any other transition (a double
  * retire, a double free, freeing a published object that was never
@@ -60,7 +60,7 @@
  * rcu_head in buckets and tables) and the canary are checked: a write
  * after free is a POISON error too.
  *
- * Ages (invariant 1, as rcutorture's pipeline): the grace-period thread
+ * Ages (invariant V1, as rcutorture's pipeline): the grace-period thread
  * calls talloc_gp_tick after each synchronize_rcu. An object retired when
  * the count was g has age (count - g). A reader or writer that meets a
  * RETIRED object (rcumap_torture_seen, talloc_check) inside a read section
@@ -82,7 +82,8 @@
 
 #include <rcumap.h>
 
-#include "torture.h" /* lib/: hook declarations, RCUMAP_TORTURE_KIND_VALUE */
+#include "hooks.h" /* lib/: hook declarations, RCUMAP_TORTURE_KIND_VALUE */
+#include "tsan.h"  /* lib/: tsan_release, tsan_acquire */
 
 /* Life states; a header's state word. */
 enum talloc_state {
@@ -234,7 +235,7 @@ uint64_t talloc_lag_pct(const struct talloc_stats *s, double pct);
 const char *talloc_kind_name(int kind);
 
 /*
- * Supplied by the program that links talloc.c (torture.c): report one
+ * Supplied by the program that links talloc.c (report.c): report one
  * failing observation. fatal: the run cannot continue (print the end lines
  * and exit 1). Must be callable from any thread, including the call_rcu
  * worker, and inside read sections.
@@ -245,7 +246,7 @@ void torture_fail(int fatal, enum talloc_error err, const char *fmt, ...)
 /*
  * Defined in talloc.c: the TSan hand-off from readers to reclamation.
  * Every read section ends with tsan_release(&talloc_reader_token)
- * (lib/torture.h) just BEFORE its unlock (qsbr: before the quiescent state
+ * (lib/tsan.h) just BEFORE its unlock (qsbr: before the quiescent state
  * or going offline), and talloc_free and talloc_free_value acquire it
  * first, so TSan sees "reader done -> object freed" (docs/testing.md). A
  * release after the unlock is too late: the grace period may end, and the

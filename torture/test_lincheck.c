@@ -2,8 +2,8 @@
 /* test_lincheck.c: tests of the torture suite's linearizability checker (torture/lincheck.h). */
 
 /*
- * A checker that cannot fail is a defect (docs: STYLE.md, "negative
- * control"), so half the histories here must be rejected:
+ * A checker that cannot fail is a defect (docs/testing.md, "Negative
+ * controls"), so half the histories here must be rejected:
  * - hand-made histories, each named by the sentence it proves, that are
  *   linearizable and must pass, or are not and must fail with a report;
  * - input checks, the step budget ("unknown" is neither pass nor fail), the

@@ -345,7 +345,7 @@ inline PUBLISH_CAS(L, e, v, mo, ok, k, cv, nv)
 			:: ((mo) & ACQ) && fb != 255 -> JOIN(fb)
 			:: else -> skip
 			fi;
-			/* B.1/B.2: the CAS succeeds only on the bucket decided on. */
+			/* G2.1/G2.2: the CAS succeeds only on the bucket decided on. */
 			assert(LATEST(L_G(k)) == cv);
 			APPEND(L_G(k), nv, RLX, 255);
 			APPEND(L, v, mo, fb);
@@ -408,7 +408,7 @@ inline CHECK_HIST(k, val, vmin)
 		j++
 	:: else -> break
 	od;
-	assert(okh);	/* A.1: no lost or resurrected value */
+	assert(okh);	/* G1.1: no lost or resurrected value */
 	okh = 0;
 	j = 0
 }
@@ -455,7 +455,7 @@ inline GP_START()
 inline RETIRE_B(b)
 {
 	atomic { d_step {
-		assert(!(bret & (1 << (b))));	/* C.2: retired once */
+		assert(!(bret & (1 << (b))));	/* G3.2: retired once */
 		bret = bret | (1 << (b));
 		bpend[b] = incs;
 		GP_START()
@@ -464,7 +464,7 @@ inline RETIRE_B(b)
 
 inline FREE_B(b)
 {
-	assert(!(bfreed & (1 << (b))));		/* C.2: freed once */
+	assert(!(bfreed & (1 << (b))));		/* G3.2: freed once */
 	bfreed = bfreed | (1 << (b))
 }
 
@@ -860,7 +860,7 @@ inline DECIDE(k)
 	:: cv == nv ->
 		/* nothing to change: put of the value stored, or -ENOENT */
 		ret = (nv == 0 -> ENOENT : 0);
-		CHECK_HIST(k, cv, vmin);	/* B.1: at the load decided on */
+		CHECK_HIST(k, cv, vmin);	/* G2.1: at the load decided on */
 		dec = 1
 	:: cv != nv && nv == 0 && bcon[b * NK + 1 - k] == 0 ->
 		nb = EMPTY;	/* the last entry goes: the shared empty bucket */
@@ -968,7 +968,7 @@ proctype Writer(byte me)
 	LOCALS;
 
 	UPDATE(0, 2);		/* put A = 2 */
-	LOOKUP(0);		/* sees its own write (A.1) */
+	LOOKUP(0);		/* sees its own write (G1.1) */
 #ifdef MORE_OPS
 	UPDATE(1, 0);		/* delete B */
 #endif
@@ -985,7 +985,7 @@ proctype Reader(byte me)
 #endif
 	skip
 }
-/* The final state: contents equal the ghost, I2, I5 (B.2). */
+/* The final state: contents equal the ghost, I2, I5 (G2.2). */
 init
 {
 	LOCALS;
@@ -1052,7 +1052,7 @@ init
 		j = 0;
 		do
 		:: j < NK ->
-			assert(cnt[j] == (LATEST(L_G(j)) != 0 -> 1 : 0));	/* B.2 */
+			assert(cnt[j] == (LATEST(L_G(j)) != 0 -> 1 : 0));	/* G2.2 */
 			assert(val[j] == LATEST(L_G(j)));	/* no lost update */
 			j++
 		:: else -> break

@@ -68,11 +68,11 @@
  *   - each step: the bucket it found is exact for its range [pos, end) at
  *     the instant of its last slot load, against a ghost copy of the map's
  *     key set that changes at each update's successful CAS
- *     (docs/iteration.md section 5 fact 2; guarantee D.3);
+ *     (docs/iteration.md section 5 fact 2; guarantee T4.3);
  *   - each step ends after it starts (end > pos) and a traversal takes at
  *     most POS_END steps: it terminates;
- *   - no key is returned twice (C.1), the churn key included;
- *   - at the end A and B were each returned exactly once (B.2 / B.1);
+ *   - no key is returned twice (T3.1), the churn key included;
+ *   - at the end A and B were each returned exactly once (T2.2 / T2.1);
  *   - each update finds the key as its single writer left it, and locate_write
  *     never hands out a FROZEN or UNFILLED slot.
  *
@@ -233,7 +233,7 @@ inline update(k, ins)
 	do
 	:: assert(ws != UNF && !(ws & FROZEN));
 	   assert(((ws >> k) & 1) == 1 - ins);	/* as the single writer of k left it */
-	   atomic {	/* publish_cas: the update takes effect here (B.1) */
+	   atomic {	/* publish_cas: the update takes effect here (G2.1) */
 		if
 		:: slot[SLOTK(wt, k)] == ws ->
 			slot[SLOTK(wt, k)] = ws ^ (1 << k);
@@ -266,7 +266,7 @@ proctype writer()
 inline emit(k)
 {
 	cnt[k]++;
-	assert(cnt[k] <= 1)	/* C.1: no key twice */
+	assert(cnt[k] <= 1)	/* T3.1: no key twice */
 }
 
 inline emit_set(x)
@@ -349,7 +349,7 @@ proctype scanner()
 				rng = RANGE(p, e);	/* keys whose position is in [p, e) */
 				in = b & rng;
 #ifndef NO_STEP_CHECK
-				/* the bucket is exact for [p, e) at its instant (D.3) */
+				/* the bucket is exact for [p, e) at its instant (T4.3) */
 				assert(in == (snap & rng));
 #endif
 #ifdef TRAV_NO_FILTER
@@ -396,7 +396,7 @@ proctype scanner()
 		:: else -> skip
 		fi
 	od;
-	/* B.2: each key present throughout was returned exactly once */
+	/* T2.2: each key present throughout was returned exactly once */
 	assert(cnt[KA] == 1 && cnt[KB] == 1)
 }
 
