@@ -40,7 +40,7 @@ bench_mapbench_LDADD = $(BENCH_LIBS)
 # sources compiled again with -DPEER_QSBR. Automake sets flags per program or
 # library, not per object, hence a library of their own, which both programs
 # link (nothing in it differs between them).
-noinst_LIBRARIES = bench/libpeer_qsbr.a
+noinst_LIBRARIES += bench/libpeer_qsbr.a
 bench_libpeer_qsbr_a_SOURCES = bench/peer_rcumap.c bench/peer_lfht.c \
 	bench/peer.h bench/workload.h testlib/util.h
 bench_libpeer_qsbr_a_CPPFLAGS = $(BENCH_CPPFLAGS) -DPEER_QSBR

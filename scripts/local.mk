@@ -25,7 +25,21 @@ check-32bit:
 check-cross:
 	@$(CROSS_CHECK) aarch64 armhf
 
+# make check: every label, file and symbol that the docs and the code
+# comments cite must exist (docs/design.md, "Labels"); the script also runs
+# its negative controls, copies of the tree with one broken reference each.
+TESTS += scripts/check-refs.sh
+
+# make check: every include and call between lib/ files points down the
+# layering of docs/design.md, "Map of the code" (scripts/lib-layers.py
+# reads that table), and the check fails on a copy with an upward call and
+# on one with an upward include.
+TESTS += scripts/check-layers.sh
+
 EXTRA_DIST += \
+	scripts/check-refs.sh \
+	scripts/check-layers.sh \
+	scripts/lib-layers.py \
 	scripts/bootstrap.sh \
 	scripts/bootstrap-cross.sh \
 	scripts/check-cross.sh \

@@ -20,7 +20,7 @@
  * or replaced value goes to config->free_value only after a grace period of
  * config->flavor (its call_rcu), insert fails with -EEXIST, cas and
  * delete_if compare the value pointer. Where they differ from rcumap:
- *  - scan: cheap per call, but its exactly-once guarantee (rcumap.h B, C)
+ *  - scan: cheap per call, but its exactly-once guarantee (rcumap.h T2, T3)
  *    is not promised (see each backend's scan);
  *  - stats: entries, slots, grows (lfht: and shrinks), and the retired and
  *    reclaimed counts of kind ENTRY; the rest reads 0;

@@ -41,7 +41,7 @@
  * matches a key, and walks skip them. The order is independent of the
  * table size, and cds_lfht_replace keeps a replaced key visible exactly
  * once, so a key present for a whole traversal is in practice returned
- * once; but that is not promised as rcumap promises it (rcumap.h B, C): a
+ * once; but that is not promised as rcumap promises it (rcumap.h T2, T3): a
  * key whose 64-bit reversed hash is exactly a cursor's marker position is
  * skipped, and the guarantee has not been argued for cds_lfht's concurrent
  * deletes and replaces.

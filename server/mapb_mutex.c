@@ -27,7 +27,7 @@
  * and values alive. Keys before the cursor's position are filtered out of
  * its first bucket, so a traversal does not see a key twice across
  * resizes; still, as for the lfht backend, the exactly-once guarantee of
- * rcumap.h (B, C) is not promised for these A/B maps.
+ * rcumap.h (T2, T3) is not promised for these A/B maps.
  */
 
 #include "config.h"
