@@ -25,6 +25,13 @@ noinst_LIBRARIES += torture/libtorture-memb.a
 torture_libtorture_memb_a_SOURCES = $(TORTURE_PROGRAM_SOURCES)
 torture_libtorture_memb_a_CPPFLAGS = $(TORTURE_CPPFLAGS) -DRCUMAP_TEST_FLAVOR_MEMB
 TORTURE_BROKEN_LIB_LIBS = torture/libtorture-memb.a $(TORTURE_MEMB_LIBS)
+# lib/ as the torture programs compile it (the hooks on, no negative control;
+# it does not depend on the flavor), once: the flavors and the negative
+# controls that break torture's side link it.
+noinst_LIBRARIES += torture/librcumap-torture.a
+torture_librcumap_torture_a_SOURCES = $(RCUMAP_LIB_SOURCES)
+torture_librcumap_torture_a_CPPFLAGS = $(TORTURE_CPPFLAGS)
+TORTURE_LIB = torture/librcumap-torture.a
 TORTURE_MEMB_LIBS = $(URCU_MEMB_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS) -lm
 
 TORTURE_FLAVORS = torture/torture_memb torture/torture_qsbr torture/torture_bp
@@ -48,17 +55,17 @@ FUZZ_BINS = torture/fuzz_replay torture/fuzz_replay_plain torture/fuzz_replay_br
 check_PROGRAMS += $(TORTURE_FLAVORS) $(TORTURE_BROKEN) \
 	torture/torture_asan torture/torture_tsan $(FAULTS_BINS) $(FUZZ_BINS)
 
-torture_torture_memb_SOURCES = $(TORTURE_SOURCES)
+torture_torture_memb_SOURCES = $(TORTURE_PROGRAM_SOURCES)
 torture_torture_memb_CPPFLAGS = $(TORTURE_CPPFLAGS) -DRCUMAP_TEST_FLAVOR_MEMB
-torture_torture_memb_LDADD = $(TORTURE_MEMB_LIBS)
+torture_torture_memb_LDADD = $(TORTURE_LIB) $(TORTURE_MEMB_LIBS)
 
-torture_torture_qsbr_SOURCES = $(TORTURE_SOURCES)
+torture_torture_qsbr_SOURCES = $(TORTURE_PROGRAM_SOURCES)
 torture_torture_qsbr_CPPFLAGS = $(TORTURE_CPPFLAGS) -DRCUMAP_TEST_FLAVOR_QSBR
-torture_torture_qsbr_LDADD = $(URCU_QSBR_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS) -lm
+torture_torture_qsbr_LDADD = $(TORTURE_LIB) $(URCU_QSBR_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS) -lm
 
-torture_torture_bp_SOURCES = $(TORTURE_SOURCES)
+torture_torture_bp_SOURCES = $(TORTURE_PROGRAM_SOURCES)
 torture_torture_bp_CPPFLAGS = $(TORTURE_CPPFLAGS) -DRCUMAP_TEST_FLAVOR_BP
-torture_torture_bp_LDADD = $(URCU_BP_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS) -lm
+torture_torture_bp_LDADD = $(TORTURE_LIB) $(URCU_BP_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS) -lm
 
 torture_torture_asan_SOURCES = $(TORTURE_SOURCES)
 torture_torture_asan_CPPFLAGS = $(TORTURE_CPPFLAGS) -DRCUMAP_TEST_FLAVOR_MEMB
@@ -74,10 +81,10 @@ torture_torture_tsan_LDADD = $(TORTURE_MEMB_LIBS)
 
 # The negative controls: memb, one RCUMAP_BROKEN_* or TORTURE_BROKEN_* switch
 # each (docs/testing.md, section 4).
-torture_torture_broken_free_no_gp_SOURCES = $(TORTURE_SOURCES)
+torture_torture_broken_free_no_gp_SOURCES = $(TORTURE_PROGRAM_SOURCES)
 torture_torture_broken_free_no_gp_CPPFLAGS = $(TORTURE_CPPFLAGS) \
 	-DRCUMAP_TEST_FLAVOR_MEMB -DTORTURE_BROKEN_FREE_NO_GP
-torture_torture_broken_free_no_gp_LDADD = $(TORTURE_MEMB_LIBS)
+torture_torture_broken_free_no_gp_LDADD = $(TORTURE_LIB) $(TORTURE_MEMB_LIBS)
 
 torture_torture_broken_retire_early_SOURCES = $(RCUMAP_LIB_SOURCES)
 torture_torture_broken_retire_early_CPPFLAGS = $(TORTURE_CPPFLAGS) \
@@ -94,10 +101,10 @@ torture_torture_broken_double_retire_CPPFLAGS = $(TORTURE_CPPFLAGS) \
 	-DRCUMAP_TEST_FLAVOR_MEMB -DRCUMAP_BROKEN_DOUBLE_RETIRE
 torture_torture_broken_double_retire_LDADD = $(TORTURE_BROKEN_LIB_LIBS)
 
-torture_torture_broken_skip_free_SOURCES = $(TORTURE_SOURCES)
+torture_torture_broken_skip_free_SOURCES = $(TORTURE_PROGRAM_SOURCES)
 torture_torture_broken_skip_free_CPPFLAGS = $(TORTURE_CPPFLAGS) \
 	-DRCUMAP_TEST_FLAVOR_MEMB -DTORTURE_BROKEN_SKIP_FREE
-torture_torture_broken_skip_free_LDADD = $(TORTURE_MEMB_LIBS)
+torture_torture_broken_skip_free_LDADD = $(TORTURE_LIB) $(TORTURE_MEMB_LIBS)
 
 torture_torture_broken_nonatomic_cas_SOURCES = $(RCUMAP_LIB_SOURCES)
 torture_torture_broken_nonatomic_cas_CPPFLAGS = $(TORTURE_CPPFLAGS) \
@@ -135,29 +142,35 @@ torture_torture_broken_batch_no_forward_LDADD = $(TORTURE_BROKEN_LIB_LIBS)
 
 # The progress detector's own negative control: the library is intact, but
 # torture's writers call synchronize_rcu after every update.
-torture_torture_broken_update_waits_SOURCES = $(TORTURE_SOURCES)
+torture_torture_broken_update_waits_SOURCES = $(TORTURE_PROGRAM_SOURCES)
 torture_torture_broken_update_waits_CPPFLAGS = $(TORTURE_CPPFLAGS) \
 	-DRCUMAP_TEST_FLAVOR_MEMB -DTORTURE_BROKEN_UPDATE_WAITS
-torture_torture_broken_update_waits_LDADD = $(TORTURE_MEMB_LIBS)
+torture_torture_broken_update_waits_LDADD = $(TORTURE_LIB) $(TORTURE_MEMB_LIBS)
 
 # The single-threaded allocation-failure script, per flavor, and its
 # negative control (lib/resize.c: a failed fill loses the slot's entries).
-FAULTS_SOURCES = torture/faults.h torture/faults.c torture/fault_script.c \
-	torture/fault_run.c torture/fault_trav.c $(TESTLIB_SOURCES) \
-	$(RCUMAP_LIB_SOURCES)
+FAULTS_PROGRAM_SOURCES = torture/faults.h torture/faults.c torture/fault_script.c \
+	torture/fault_run.c torture/fault_trav.c $(TESTLIB_SOURCES)
+FAULTS_SOURCES = $(FAULTS_PROGRAM_SOURCES) $(RCUMAP_LIB_SOURCES)
 FAULTS_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/testlib -D_LGPL_SOURCE
+# lib/ compiled in without hooks, once, for the fault script of every flavor
+# and the plain fuzz replay.
+noinst_LIBRARIES += torture/librcumap-plain.a
+torture_librcumap_plain_a_SOURCES = $(RCUMAP_LIB_SOURCES)
+torture_librcumap_plain_a_CPPFLAGS = $(FAULTS_CPPFLAGS)
+PLAIN_LIB = torture/librcumap-plain.a
 
-torture_faults_memb_SOURCES = $(FAULTS_SOURCES)
+torture_faults_memb_SOURCES = $(FAULTS_PROGRAM_SOURCES)
 torture_faults_memb_CPPFLAGS = $(FAULTS_CPPFLAGS) -DRCUMAP_TEST_FLAVOR_MEMB
-torture_faults_memb_LDADD = $(TORTURE_MEMB_LIBS)
+torture_faults_memb_LDADD = $(PLAIN_LIB) $(TORTURE_MEMB_LIBS)
 
-torture_faults_qsbr_SOURCES = $(FAULTS_SOURCES)
+torture_faults_qsbr_SOURCES = $(FAULTS_PROGRAM_SOURCES)
 torture_faults_qsbr_CPPFLAGS = $(FAULTS_CPPFLAGS) -DRCUMAP_TEST_FLAVOR_QSBR
-torture_faults_qsbr_LDADD = $(URCU_QSBR_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS)
+torture_faults_qsbr_LDADD = $(PLAIN_LIB) $(URCU_QSBR_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS)
 
-torture_faults_bp_SOURCES = $(FAULTS_SOURCES)
+torture_faults_bp_SOURCES = $(FAULTS_PROGRAM_SOURCES)
 torture_faults_bp_CPPFLAGS = $(FAULTS_CPPFLAGS) -DRCUMAP_TEST_FLAVOR_BP
-torture_faults_bp_LDADD = $(URCU_BP_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS)
+torture_faults_bp_LDADD = $(PLAIN_LIB) $(URCU_BP_LIBS) $(URCU_COMMON_LIBS) $(PTHREAD_LIBS)
 
 torture_faults_broken_SOURCES = $(FAULTS_SOURCES)
 torture_faults_broken_CPPFLAGS = $(FAULTS_CPPFLAGS) -DRCUMAP_TEST_FLAVOR_MEMB \
@@ -167,8 +180,9 @@ torture_faults_broken_LDADD = $(TORTURE_MEMB_LIBS)
 # The differential fuzz harness, replaying its committed corpus: under
 # ASan+UBSan, plain (for valgrind), and with a broken iterator (it must
 # fail). make fuzz builds the libFuzzer binary with clang.
-FUZZ_SOURCES = torture/fuzz.h torture/fuzz.c torture/fuzz_ops.c \
-	torture/fuzz_model.c $(TESTLIB_SOURCES) $(RCUMAP_LIB_SOURCES)
+FUZZ_PROGRAM_SOURCES = torture/fuzz.h torture/fuzz.c torture/fuzz_ops.c \
+	torture/fuzz_model.c $(TESTLIB_SOURCES)
+FUZZ_SOURCES = $(FUZZ_PROGRAM_SOURCES) $(RCUMAP_LIB_SOURCES)
 FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/testlib -D_LGPL_SOURCE
 
 torture_fuzz_replay_SOURCES = $(FUZZ_SOURCES)
@@ -177,9 +191,9 @@ torture_fuzz_replay_CFLAGS = $(AM_CFLAGS) $(ASAN_FLAGS)
 torture_fuzz_replay_LDFLAGS = $(ASAN_FLAGS)
 torture_fuzz_replay_LDADD = $(TORTURE_MEMB_LIBS)
 
-torture_fuzz_replay_plain_SOURCES = $(FUZZ_SOURCES)
+torture_fuzz_replay_plain_SOURCES = $(FUZZ_PROGRAM_SOURCES)
 torture_fuzz_replay_plain_CPPFLAGS = $(FUZZ_CPPFLAGS)
-torture_fuzz_replay_plain_LDADD = $(TORTURE_MEMB_LIBS)
+torture_fuzz_replay_plain_LDADD = $(PLAIN_LIB) $(TORTURE_MEMB_LIBS)
 
 torture_fuzz_replay_broken_SOURCES = $(FUZZ_SOURCES)
 torture_fuzz_replay_broken_CPPFLAGS = $(FUZZ_CPPFLAGS) -DRCUMAP_BROKEN_ITER_NO_FILTER
