@@ -415,6 +415,17 @@ static inline void assert_resize_locked(const struct rcumap *map)
 		     map->resize_held && pthread_equal(map->resize_owner, pthread_self()));
 }
 
+/*
+ * Mark (1) or unmark (0) resize_lock's holding as a whole migration or
+ * clear, which rcumap_resize does not wait for (resize.c).
+ */
+static inline void mark_exclusive(struct rcumap *map, int on)
+{
+	assert_resize_locked(map);
+	/* Relaxed: written under the lock; others read it only as a hint. */
+	store_relaxed(&map->resize_exclusive, on);
+}
+
 /* The current generation, for the holder of resize_lock. */
 static inline struct rcumap_table *cur_locked(struct rcumap *map)
 {
@@ -439,12 +450,23 @@ struct rcumap_stripe *rcumap__stripe(struct rcumap *map) RCUMAP_INTERNAL;
 struct rcumap_stripe *rcumap__stripe_trylock(struct rcumap *map) RCUMAP_INTERNAL;
 int rcumap__stripe_trylock_at(struct rcumap_stripe *st) RCUMAP_INTERNAL;
 void rcumap__stripe_lock(struct rcumap_stripe *st) RCUMAP_INTERNAL;
-void rcumap__stripe_drop(struct rcumap_stripe *st) RCUMAP_INTERNAL;
 
 static inline void assert_stripe_locked(const struct rcumap_stripe *st)
 {
 	/* Relaxed: a debug check of our own lock word. */
 	debug_assert("stripe lock held", load_relaxed(&st->lock));
+}
+
+/*
+ * Drop a stripe's lock. Inline: every update ends its section here. A
+ * section that took a carrier for call_rcu (st->due) ends with
+ * rcumap__stripe_unlock (reclaim.c) instead, which queues it.
+ */
+static inline void stripe_drop(struct rcumap_stripe *st)
+{
+	assert_stripe_locked(st);
+	/* O6: ends the section; pairs with the acquire exchange of the next holder. */
+	store_release(&st->lock, 0);
 }
 
 /* stats.c */

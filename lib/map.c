@@ -208,8 +208,7 @@ int rcumap_clear(struct rcumap *map)
 		return -EINVAL;
 	map->flavor->read_lock();
 	resize_lock(map);
-	/* Relaxed: only written under the lock, which we hold (resize.c reads it as a hint). */
-	store_relaxed(&map->resize_exclusive, 1);
+	mark_exclusive(map, 1);
 	r = rcumap__migrate_locked(map, SIZE_MAX);
 	if (r)
 		goto out;
@@ -235,8 +234,7 @@ int rcumap_clear(struct rcumap *map)
 		}
 	}
 out:
-	/* Relaxed: as above. */
-	store_relaxed(&map->resize_exclusive, 0);
+	mark_exclusive(map, 0);
 	resize_unlock(map);
 	map->flavor->read_unlock();
 	return r;

@@ -49,7 +49,7 @@ static struct rcumap_bucket *cache_take(struct rcumap *map, uint32_t n)
 		st->cache[n] = b->bag_next;
 		st->cache_bytes -= bucket_size(n);
 	}
-	rcumap__stripe_drop(st);  /* this section took no carrier */
+	stripe_drop(st);  /* this section took no carrier */
 	if (b)
 		TORTURE_CACHE_GET(b, RCUMAP_KIND_BUCKET);
 	return b;
@@ -116,7 +116,7 @@ void rcumap__cache_flush(struct rcumap *map)
 			st->cache[n] = NULL;
 		}
 		st->cache_bytes = 0;
-		rcumap__stripe_drop(st);
+		stripe_drop(st);
 		rcumap__keep_free(map, &k);
 	}
 }

@@ -146,7 +146,7 @@ void rcumap__stripe_unlock(struct rcumap *map, struct rcumap_stripe *st)
 	struct rcumap_carrier *c = st->due;
 
 	st->due = NULL;
-	rcumap__stripe_drop(st);
+	stripe_drop(st);
 	if (c)
 		carrier_queue(map, st, c);
 }

@@ -130,14 +130,12 @@ int rcumap__resize_to(struct rcumap *map, size_t want)
 		}
 		resize_lock(map);
 	}
-	/* Relaxed: only written under the lock, which we hold. */
-	store_relaxed(&map->resize_exclusive, 1);
+	mark_exclusive(map, 1);
 	/* Finish a pending migration first, then start the one asked for. */
 	r = rcumap__migrate_locked(map, SIZE_MAX);
 	if (r == 0)
 		r = start_locked(map, want, SIZE_MAX);
-	/* Relaxed: as above. */
-	store_relaxed(&map->resize_exclusive, 0);
+	mark_exclusive(map, 0);
 	resize_unlock(map);
 	return r;
 }

@@ -42,25 +42,14 @@ int rcumap__stripe_trylock_at(struct rcumap_stripe *st)
 	/* Relaxed peek first, so a taken lock costs no write; the xchg decides. */
 	if (load_relaxed(&st->lock))
 		return 0;
-	/* O6: takes the lock; acquire pairs with the release in rcumap__stripe_drop. */
+	/* O6: takes the lock; acquire pairs with the release in stripe_drop (internal.h). */
 	return !xchg_acquire(&st->lock, 1);
 }
 
 /* Blocking lock, for barriers: holders only run short sections. */
 void rcumap__stripe_lock(struct rcumap_stripe *st)
 {
-	/* O6: takes the lock; acquire pairs with the release in rcumap__stripe_drop. */
+	/* O6: takes the lock; acquire pairs with the release in stripe_drop (internal.h). */
 	while (xchg_acquire(&st->lock, 1))
 		sched_yield();
-}
-
-/*
- * Drop the lock. A section that took a carrier for call_rcu (st->due) ends
- * with rcumap__stripe_unlock (reclaim.c) instead, which queues it.
- */
-void rcumap__stripe_drop(struct rcumap_stripe *st)
-{
-	assert_stripe_locked(st);
-	/* O6: ends the section; pairs with the acquire exchange of the next holder. */
-	store_release(&st->lock, 0);
 }
